@@ -1,0 +1,324 @@
+"""The variational auto-encoder: x -> q(z|x) -> z -> p(x|z) -> ELBO.
+
+#### Mathematical details
+For data x and latent z with prior p(z), decoder likelihood p(x|z) and
+encoder (approximate posterior) q(z|x) = N(μ(x), diag σ(x)²):
+
+    log p(x) ≥ ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))
+                       = E_q[log p(x, z) − log q(z|x)].
+
+The expectation is estimated with one reparameterised sample z = μ + σ·ε,
+ε ~ N(0, I), so gradients reach μ and σ. For the standard-normal prior the KL
+has the closed form KL = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²), which pulls μ
+towards 0 and σ towards 1; for other priors it is estimated at the same
+sample as log q(z|x) − log p(z). Training minimises
+loss = −mean_x[E_q log p(x|z) − β·KL], the mean taken over the *global*
+batch so that data-parallel replicas take the same step as one device.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import ops
+
+from tfvae import likelihoods as likelihoods_lib
+from tfvae import networks
+from tfvae import priors as priors_lib
+from tfvae.callbacks import StopOnNaN
+from tfvae.layers import GaussianPosteriorHead, Sampling
+from tfvae.validation import check_data
+
+tfd = tfp.distributions
+
+KL_MODES = ("auto", "analytic", "mc")
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class VAE(keras.Model):
+    """A variational auto-encoder trained with `fit` on the ELBO.
+
+    Args:
+        input_shape: tuple of ints, the shape of one example, e.g. (28, 28).
+        latent_dim: int > 0, the size of z.
+        architecture: "mlp" or "conv", the built-in encoder/decoder.
+        encoder: optional Keras layer mapping x -> features (the VAE adds the
+            Gaussian posterior head), replacing the built-in encoder.
+        decoder: optional Keras layer mapping z -> likelihood parameters shaped
+            like x (plus a trailing axis if the likelihood has `num_params` > 1).
+        likelihood: a name in `tfvae.likelihoods.NAMES`, a `Likelihood`, or a
+            callable returning a `tfd.Distribution`.
+        prior: None (standard normal), a name, a `tfvae.priors.Prior`, or a
+            `tfd.Distribution` with event shape [latent_dim].
+        kl: "auto" (analytic where a closed form exists, else Monte Carlo),
+            "analytic" or "mc".
+        beta: float ≥ 0, weight of the KL term (β-VAE); 1 gives the ELBO.
+        hidden_units: tuple of ints, widths of the built-in networks.
+        filters: tuple of ints, channels of the built-in conv networks.
+        seed: int or None, seeds the sampling noise.
+
+    Example:
+    ```python
+    vae = tfvae.VAE(input_shape=(28, 28), latent_dim=2)
+    vae.fit(tfvae.datasets.load_dataset("default"), epochs=5)
+    images = vae.sample(16)
+    ```
+    """
+
+    def __init__(self, input_shape, latent_dim, architecture="mlp", encoder=None,
+                 decoder=None, likelihood="bernoulli", prior=None, kl="auto",
+                 beta=1.0, hidden_units=(512, 256), filters=(32, 64), seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.data_shape = _check_shape(input_shape)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+                or latent_dim <= 0:
+            raise ValueError("Received an invalid value for `latent_dim`, expected a "
+                             f"positive integer. Received: latent_dim={latent_dim!r}")
+        if architecture not in networks.ARCHITECTURES:
+            raise ValueError(f"Unrecognized architecture={architecture!r}. Supported "
+                             f"architectures are: {list(networks.ARCHITECTURES)}.")
+        if kl not in KL_MODES:
+            raise ValueError(f"Unrecognized kl={kl!r}. Supported values are: {list(KL_MODES)}.")
+        if not isinstance(beta, (int, float)) or beta < 0:
+            raise ValueError("Received an invalid value for `beta`, expected a number "
+                             f">= 0. Received: beta={beta!r}")
+        self.latent_dim = int(latent_dim)
+        self.architecture = architecture
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.filters = tuple(int(f) for f in filters)
+        self.seed = seed
+        self.likelihood = likelihoods_lib.get(likelihood)
+        self.prior = priors_lib.get(prior)
+        self._custom_encoder = encoder is not None
+        self._custom_decoder = decoder is not None
+        self.encoder = encoder if encoder is not None else networks.build_encoder(
+            architecture, self.data_shape, self.hidden_units, self.filters)
+        self.decoder = decoder if decoder is not None else networks.build_decoder(
+            architecture, self.latent_dim, self.data_shape,
+            self.likelihood.num_params, self.hidden_units, self.filters)
+        self.posterior_head = GaussianPosteriorHead(self.latent_dim, name="posterior_head")
+        self.sampling = Sampling(seed=seed, name="sampling")
+        if kl == "analytic" and not self.prior.has_analytic_kl:
+            raise ValueError(f"kl='analytic' needs a prior with a closed-form KL; "
+                             f"{type(self.prior).__name__} has none. Use kl='mc' or 'auto'.")
+        self.kl = kl
+        self.kl_mode = "analytic" if (kl == "analytic" or (
+            kl == "auto" and self.prior.has_analytic_kl)) else "mc"
+        self.initial_beta = float(beta)
+        # A variable, not a float: callbacks (warm-up schedules) change it
+        # during fit without retracing, on every replica, and it is saved.
+        self.beta = self.add_weight(shape=(), name="beta", trainable=False,
+                                    initializer=keras.initializers.Constant(beta))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.build((None,) + self.data_shape)
+
+    def build(self, input_shape=None):
+        # One eager pass on zeros builds every sub-layer (including a user's
+        # encoder of unknown output size) and checks that the parts fit.
+        # Sub-layers restored by `load_model` arrive built already.
+        if not self.prior.built:
+            self.prior.build(self.latent_dim)
+        features = self.encoder(ops.zeros((1,) + self.data_shape))
+        if len(features.shape) != 2:
+            raise ValueError("The encoder must map x to features of shape (batch, n); "
+                             f"it returned shape {tuple(features.shape)}. End it with "
+                             "a Flatten or Dense layer.")
+        if not self.posterior_head.built:
+            self.posterior_head.build(features.shape)
+        params = self.decoder(ops.zeros((1, self.latent_dim)))
+        expected = networks.params_shape(self.data_shape, self.likelihood.num_params)
+        if tuple(params.shape[1:]) != expected:
+            raise ValueError(f"The decoder must output likelihood parameters of shape "
+                             f"(batch, {', '.join(map(str, expected))}) for "
+                             f"input_shape={self.data_shape}; it returned shape "
+                             f"{tuple(params.shape)}.")
+        if not self.likelihood.built:
+            self.likelihood.build(params.shape)
+        self._per_example(self.likelihood.distribution(ops.cast(params, "float32")))
+        self.built = True
+
+    # ---- the probabilistic path, top to bottom ------------------------------
+
+    def encode(self, x, training=False):
+        """q(z|x): a diagonal Gaussian with event shape [latent_dim]."""
+        loc, scale = self.posterior_head(self.encoder(x, training=training))
+        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
+
+    def decode(self, z, training=False):
+        """p(x|z): the likelihood, with the data axes as its event."""
+        params = ops.cast(self.decoder(z, training=training), "float32")
+        return self._per_example(self.likelihood.distribution(params))
+
+    def elbo_terms(self, x, training=False):
+        """Per-example (E_q[log p(x|z)], KL(q(z|x) ‖ p(z))) from one sample of z.
+
+        Returns:
+            A pair of float32 tensors of shape (batch,); ELBO = first − second.
+        """
+        x = self._as_data(x)
+        posterior = self.encode(x, training=training)                       # q(z|x)
+        normal = posterior.distribution
+        z = self.sampling([normal.loc, normal.scale])                        # z = μ + σ·ε
+        reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
+        prior = self.prior.distribution()                                    # p(z)
+        if self.kl_mode == "analytic":
+            kl = tfd.kl_divergence(posterior, prior)
+        else:
+            kl = posterior.log_prob(z) - prior.log_prob(z)
+        return reconstruction, kl
+
+    def train_step(self, data):
+        x = _unpack(data)
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.elbo_terms(x, training=True)
+            per_example_loss = -(reconstruction - self.beta * kl)
+            # Sum over the replica's examples / global batch size: replicas'
+            # gradients are then summed (Keras all-reduces with SUM), which
+            # gives exactly the single-device mean.
+            loss = tf.nn.compute_average_loss(per_example_loss)
+            if self.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._update_metrics(per_example_loss, reconstruction, kl)
+
+    def test_step(self, data):
+        x = _unpack(data)
+        reconstruction, kl = self.elbo_terms(x, training=False)
+        return self._update_metrics(-(reconstruction - self.beta * kl), reconstruction, kl)
+
+    def _update_metrics(self, per_example_loss, reconstruction, kl):
+        self.loss_tracker.update_state(per_example_loss)
+        self.elbo_tracker.update_state(reconstruction - kl)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.elbo_tracker,
+                self.reconstruction_tracker, self.kl_tracker]
+
+    # ---- convenience ---------------------------------------------------------
+
+    def decode_mean(self, z):
+        """The mean of p(x|z) computed with `keras.ops` (exportable to TFLite)."""
+        params = ops.cast(self.decoder(z, training=False), "float32")
+        return self.likelihood.mean(params)
+
+    def sample(self, n, seed=None):
+        """Draws z ~ p(z) and returns the decoded means, shape (n, *input_shape)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"`n` must be a positive integer. Received: n={n!r}")
+        z = self.prior.distribution().sample(int(n), seed=seed)
+        return self.decode_mean(z)
+
+    def reconstruct(self, x):
+        """Decoded mean at the posterior mean: E[x | z = E_q[z]]."""
+        x = self._as_data(x)
+        return self.decode_mean(self.encode(x).mean())
+
+    def call(self, x, training=False):
+        return self.decode_mean(self.encode(self._as_data(x), training=training).mean())
+
+    def compile(self, optimizer="adam", **kwargs):
+        """As `keras.Model.compile`, with defaults fit for a VAE.
+
+        No `loss` is needed: the ELBO is the loss. `jit_compile` defaults to
+        False because XLA measured slower for these models on CPU
+        (see benchmarks/train_throughput.py); pass True on GPU/TPU.
+        """
+        kwargs.setdefault("jit_compile", False)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state (and so the optimizer's
+        # slots) of models that override `compile`; restore it here.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
+        check_data(x, self.data_shape, self.likelihood, name="x")
+        if validation_data is not None:
+            check_data(_unpack(validation_data) if isinstance(validation_data, tuple)
+                       else validation_data, self.data_shape, self.likelihood,
+                       name="validation_data")
+        if not self.compiled:
+            self.compile()
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNaN) for c in callbacks):
+            callbacks.append(StopOnNaN())
+        return super().fit(x, y, *args, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        check_data(x, self.data_shape, self.likelihood, name="x")
+        if not self.compiled:
+            self.compile()
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # ---- plumbing --------------------------------------------------------------
+
+    def _as_data(self, x):
+        x = ops.cast(x, "float32")
+        if tuple(x.shape[1:]) != self.data_shape and None not in x.shape[1:]:
+            raise ValueError(f"Expected x of shape (batch, {', '.join(map(str, self.data_shape))}); "
+                             f"received shape {tuple(x.shape)}.")
+        return x
+
+    def _per_example(self, dist):
+        if not isinstance(dist, tfd.Distribution):
+            raise ValueError("The likelihood must return a tfp.distributions.Distribution; "
+                             f"it returned {type(dist).__name__}.")
+        extra = len(self.data_shape) - dist.event_shape.rank
+        return tfd.Independent(dist, reinterpreted_batch_ndims=extra) if extra > 0 else dist
+
+    def get_config(self):
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "input_shape": list(self.data_shape), "latent_dim": self.latent_dim,
+            "architecture": self.architecture,
+            "encoder": keras.saving.serialize_keras_object(self.encoder)
+            if self._custom_encoder else None,
+            "decoder": keras.saving.serialize_keras_object(self.decoder)
+            if self._custom_decoder else None,
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+            "prior": keras.saving.serialize_keras_object(self.prior),
+            "kl": self.kl, "beta": self.initial_beta,
+            "hidden_units": list(self.hidden_units), "filters": list(self.filters),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "likelihood", "prior"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def _check_shape(input_shape):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError("Received an invalid value for `input_shape`, expected a "
+                         "tuple of positive integers such as (28, 28). "
+                         f"Received: input_shape={input_shape!r}")
+    return shape
+
+
+def _unpack(data):
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x
