@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import assert_config_round_trip
+from tfvae.layers import GaussianPosteriorHead, Sampling
+
+
+def test_sampling_statistics_match_loc_and_scale():
+    loc = tf.fill((200_000, 1), 2.0)
+    scale = tf.fill((200_000, 1), 3.0)
+    z = Sampling(seed=0)([loc, scale]).numpy()
+    assert z.shape == (200_000, 1)
+    assert abs(z.mean() - 2.0) < 0.03
+    assert abs(z.std() - 3.0) < 0.03
+
+
+def test_sampling_gradients_flow_to_loc_and_scale():
+    loc = tf.Variable([[0.5, -1.0, 2.0]])
+    scale = tf.Variable([[1.0, 0.5, 2.0]])
+    layer = Sampling(seed=3)
+    with tf.GradientTape() as tape:
+        z = layer([loc, scale])
+        total = tf.reduce_sum(z)
+    d_loc, d_scale = tape.gradient(total, [loc, scale])
+    epsilon = (z - loc) / scale
+    # z = μ + σ·ε  =>  ∂z/∂μ = 1 and ∂z/∂σ = ε.
+    np.testing.assert_allclose(d_loc.numpy(), np.ones((1, 3)))
+    np.testing.assert_allclose(d_scale.numpy(), epsilon.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.all(d_scale.numpy() != 0)
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_between_calls():
+    loc, scale = tf.zeros((4, 2)), tf.ones((4, 2))
+    a, b = Sampling(seed=7), Sampling(seed=7)
+    first_a, first_b = a([loc, scale]).numpy(), b([loc, scale]).numpy()
+    np.testing.assert_array_equal(first_a, first_b)
+    assert not np.array_equal(first_a, a([loc, scale]).numpy())
+
+
+def test_sampling_config_round_trip():
+    clone = assert_config_round_trip(Sampling(seed=11))
+    assert clone.seed == 11
+
+
+def test_posterior_head_scale_is_positive_and_finite_for_huge_features():
+    head = GaussianPosteriorHead(3, min_scale=1e-4)
+    loc, scale = head(tf.fill((2, 5), 1e4))
+    assert loc.shape == (2, 3) and scale.shape == (2, 3)
+    assert np.all(np.isfinite(scale.numpy()))
+    assert np.all(scale.numpy() >= 1e-4)
+    _, small = head(tf.fill((2, 5), -1e4))
+    assert np.all(small.numpy() >= 1e-4) and np.all(np.isfinite(small.numpy()))
+
+
+def test_posterior_head_config_round_trip():
+    clone = assert_config_round_trip(GaussianPosteriorHead(4, min_scale=1e-3))
+    assert clone.latent_dim == 4 and clone.min_scale == pytest.approx(1e-3)

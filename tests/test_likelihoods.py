@@ -1,0 +1,95 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tests.helpers import assert_config_round_trip
+from tfvae import likelihoods
+
+tfd = tfp.distributions
+
+
+def test_bernoulli_log_prob_matches_closed_form_for_grey_levels():
+    logits = np.array([[-2.0, 0.3, 4.0]], "float32")
+    x = np.array([[0.0, 0.7, 1.0]], "float32")
+    p = 1 / (1 + np.exp(-logits))
+    expected = x * np.log(p) + (1 - x) * np.log(1 - p)
+    got = likelihoods.Bernoulli().distribution(tf.constant(logits)).log_prob(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(likelihoods.Bernoulli().mean(logits), p, rtol=1e-6)
+
+
+def test_gaussian_fixed_scale_log_prob_matches_closed_form():
+    mu = np.array([[0.1, -0.4]], "float32")
+    x = np.array([[0.5, 0.5]], "float32")
+    sigma = 0.3
+    expected = -0.5 * ((x - mu) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    lik = likelihoods.Gaussian(scale=sigma)
+    lik.build((None, 2))
+    np.testing.assert_allclose(lik.distribution(tf.constant(mu)).log_prob(x), expected,
+                               rtol=1e-5)
+
+
+def test_gaussian_learned_scale_starts_at_scale_and_gets_gradients():
+    lik = likelihoods.get("gaussian_learned")
+    lik.build((None, 4))
+    assert len(lik.trainable_weights) == 1
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(lik.current_scale()),
+                               np.ones(4), rtol=1e-4)
+    with tf.GradientTape() as tape:
+        lp = tf.reduce_sum(lik.distribution(tf.zeros((2, 4))).log_prob(tf.fill((2, 4), 3.0)))
+    grad = tape.gradient(lp, lik.trainable_weights[0])
+    assert grad is not None and np.all(grad.numpy() > 0)  # far data: widen σ
+
+
+def test_continuous_bernoulli_mean_matches_tfp_and_numerical_integral():
+    logits = tf.constant([-3.0, -0.5, -1e-4, 0.0, 2e-3, 1.0, 4.0])
+    ours = keras.ops.convert_to_numpy(likelihoods.ContinuousBernoulli().mean(logits))
+    grid = np.linspace(0, 1, 200_001, dtype="float64")[1:-1]
+    for logit, mean in zip(logits.numpy(), ours):
+        density = np.exp(tfd.ContinuousBernoulli(logits=np.float64(logit)).log_prob(grid).numpy())
+        integral = np.trapezoid(grid * density, grid) / np.trapezoid(density, grid)
+        assert mean == pytest.approx(integral, abs=1e-4), logit
+    away = np.abs(logits.numpy()) > 0.1
+    np.testing.assert_allclose(
+        ours[away], tfd.ContinuousBernoulli(logits=logits).mean().numpy()[away], rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,cls", [("bernoulli", likelihoods.Bernoulli),
+                                      ("gaussian", likelihoods.Gaussian),
+                                      ("continuous_bernoulli", likelihoods.ContinuousBernoulli)])
+def test_get_by_name(name, cls):
+    assert isinstance(likelihoods.get(name), cls)
+
+
+def test_unknown_likelihood_lists_the_valid_names():
+    with pytest.raises(ValueError, match="poisson.*bernoulli.*gaussian_learned"):
+        likelihoods.get("poisson")
+
+
+def test_bernoulli_rejects_pixels_outside_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
+        likelihoods.Bernoulli().check_support(np.array([0.0, 128.0, 255.0]))
+    likelihoods.Bernoulli().check_support(np.array([0.0, 0.5, 1.0]))
+
+
+def test_callable_is_wrapped_and_a_non_distribution_is_rejected():
+    lik = likelihoods.get(lambda params: tfd.Poisson(log_rate=params))
+    assert isinstance(lik, likelihoods.Callable)
+    assert isinstance(lik.distribution(tf.zeros((2, 3))), tfd.Poisson)
+    bad = likelihoods.get(lambda params: params)
+    with pytest.raises(ValueError, match="must return a tfp.distributions.Distribution"):
+        bad.distribution(tf.zeros((2, 3)))
+
+
+def test_invalid_gaussian_scale():
+    with pytest.raises(ValueError, match="scale"):
+        likelihoods.Gaussian(scale=0.0)
+
+
+@pytest.mark.parametrize("lik", [likelihoods.Bernoulli(), likelihoods.ContinuousBernoulli(),
+                                 likelihoods.Gaussian(scale=0.2, learn_scale=True)])
+def test_config_round_trip(lik):
+    clone = assert_config_round_trip(lik)
+    assert clone.get_config() == lik.get_config()
