@@ -1,0 +1,86 @@
+"""Export a trained `tfvae.VAE` to SavedModel or TFLite, verified against Keras.
+
+One thin function per format over shared machinery, and one dispatcher for the
+CLI (`tfvae export`). Every export is loaded back and compared with the Keras
+model (`exporters.parity`) before it is renamed into place; a failed export
+leaves nothing at the destination.
+
+Example:
+```python
+import exporters
+
+exporters.export_saved_model(model, "decoder_savedmodel")           # z -> E[x|z]
+info = exporters.export_tflite(model, "decoder_int8.tflite", quantize="int8")
+info = exporters.export(model, "gen.tflite", format="tflite", part="generator")
+```
+
+TensorFlow is imported only when an exporter runs, so `import exporters` is cheap.
+"""
+
+import importlib
+
+FORMATS = ("savedmodel", "tflite")
+PARTS = ("decoder", "encoder", "generator")
+QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
+
+_LAZY = {
+    "export_saved_model": "exporters.saved_model",
+    "export_tflite": "exporters.tflite",
+    "metadata_path": "exporters.tflite",
+    "ParityError": "exporters.parity",
+    "verify": "exporters.parity",
+    "parity": "exporters.parity",
+    "saved_model": "exporters.saved_model",
+    "tflite": "exporters.tflite",
+}
+
+
+def export(model, path, format="savedmodel", **kwargs):
+    """Exports `model` in `format`; the CLI's entry point.
+
+    Args:
+        model: a built `tfvae.VAE`.
+        path: str, the SavedModel directory or the `.tflite` file.
+        format: "savedmodel" or "tflite".
+        **kwargs: passed to `export_saved_model` or `export_tflite` (part,
+            overwrite, verify, ...). For "savedmodel", `quantize` may be given
+            only as None/"none"/"float32" (quantization is a TFLite option).
+
+    Returns:
+        The metadata dict of the export (also written beside the artifact).
+
+    Raises:
+        ValueError: unknown format, or the exporter's own ValueErrors.
+
+    Example:
+    ```python
+    info = exporters.export(model, "decoder.tflite", format="tflite", quantize="int8")
+    ```
+    """
+    if format == "saved_model":
+        format = "savedmodel"
+    if format not in FORMATS:
+        raise ValueError(f"Unrecognized format={format!r}. Supported formats are: "
+                         f"{list(FORMATS)}.")
+    if format == "savedmodel":
+        quantize = kwargs.pop("quantize", None)
+        if quantize not in (None, "none", "float32"):
+            raise ValueError(f"quantize={quantize!r} applies to format='tflite' only; "
+                             "a SavedModel keeps the model's float32 weights.")
+        from exporters.saved_model import export_saved_model
+
+        return export_saved_model(model, path, **kwargs)
+    from exporters.tflite import export_tflite
+
+    return export_tflite(model, path, **kwargs)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return module if module.__name__ == f"exporters.{name}" else getattr(module, name)
+    raise AttributeError(f"module 'exporters' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

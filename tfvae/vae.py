@@ -32,6 +32,7 @@ from tfvae.validation import check_data
 tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
+OBJECTIVES = ("elbo", "iwae")
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
@@ -56,6 +57,11 @@ class VAE(keras.Model):
         hidden_units: tuple of ints, widths of the built-in networks.
         filters: tuple of ints, channels of the built-in conv networks.
         seed: int or None, seeds the sampling noise.
+        objective: "elbo" or "iwae" (Burda et al. 2016: loss =
+            −mean_x log (1/k) Σ_k w_k, w_k = p(x, z_k)/q(z_k|x), with β
+            weighting log p(z) − log q(z|x) inside w).
+        num_samples: int ≥ 1, k for the IWAE objective; with the ELBO
+            objective, k > 1 makes `evaluate` also report an `iwae` metric.
 
     Example:
     ```python
@@ -68,7 +74,7 @@ class VAE(keras.Model):
     def __init__(self, input_shape, latent_dim, architecture="mlp", encoder=None,
                  decoder=None, likelihood="bernoulli", prior=None, kl="auto",
                  beta=1.0, hidden_units=(512, 256), filters=(32, 64), seed=None,
-                 **kwargs):
+                 objective="elbo", num_samples=1, **kwargs):
         super().__init__(**kwargs)
         self.data_shape = _check_shape(input_shape)
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
@@ -83,6 +89,15 @@ class VAE(keras.Model):
         if not isinstance(beta, (int, float)) or beta < 0:
             raise ValueError("Received an invalid value for `beta`, expected a number "
                              f">= 0. Received: beta={beta!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"Unrecognized objective={objective!r}. Supported "
+                             f"objectives are: {list(OBJECTIVES)}.")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
+                or num_samples < 1:
+            raise ValueError("Received an invalid value for `num_samples`, expected a "
+                             f"positive integer. Received: num_samples={num_samples!r}")
+        self.objective = objective
+        self.num_samples = int(num_samples)
         self.latent_dim = int(latent_dim)
         self.architecture = architecture
         self.hidden_units = tuple(int(u) for u in hidden_units)
@@ -110,6 +125,12 @@ class VAE(keras.Model):
         # during fit without retracing, on every replica, and it is saved.
         self.beta = self.add_weight(shape=(), name="beta", trainable=False,
                                     initializer=keras.initializers.Constant(beta))
+        # Free bits λ (nats per latent dimension; 0 = off), set by
+        # tfvae.callbacks.FreeBits; a variable for the same reasons as beta.
+        self.free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
+                                         initializer="zeros")
+        self.iwae_tracker = keras.metrics.Mean(name="iwae") \
+            if (objective == "iwae" or self.num_samples > 1) else None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.elbo_tracker = keras.metrics.Mean(name="elbo")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
@@ -153,8 +174,13 @@ class VAE(keras.Model):
         params = ops.cast(self.decoder(z, training=training), "float32")
         return self._per_example(self.likelihood.distribution(params))
 
-    def elbo_terms(self, x, training=False):
+    def elbo_terms(self, x, training=False, per_dimension=False):
         """Per-example (E_q[log p(x|z)], KL(q(z|x) ‖ p(z))) from one sample of z.
+
+        Args:
+            per_dimension: bool. If True the KL has shape (batch, latent_dim),
+                one term per latent dimension (the prior must factorise, i.e.
+                be a `tfd.Independent`; otherwise shape (batch, 1)).
 
         Returns:
             A pair of float32 tensors of shape (batch,); ELBO = first − second.
@@ -165,17 +191,80 @@ class VAE(keras.Model):
         z = self.sampling([normal.loc, normal.scale])                        # z = μ + σ·ε
         reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
         prior = self.prior.distribution()                                    # p(z)
+        if per_dimension and isinstance(prior, tfd.Independent):
+            posterior, prior = normal, prior.distribution
         if self.kl_mode == "analytic":
             kl = tfd.kl_divergence(posterior, prior)
         else:
             kl = posterior.log_prob(z) - prior.log_prob(z)
+        if per_dimension and len(kl.shape) == 1:
+            kl = kl[:, None]
         return reconstruction, kl
+
+    def log_importance_weights(self, x, num_samples, seed=None, training=False):
+        """The parts of log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k ~ q(z|x).
+
+        The k reparameterised samples are decoded as one batch of k·batch rows.
+
+        Args:
+            x: tensor (batch, *input_shape).
+            num_samples: int, k.
+            seed: None (the model's seed generator) or a stateless seed, an
+                int32 tensor of shape [2].
+
+        Returns:
+            `(log p(x|z), log p(z), log q(z|x))`, float32 tensors (k, batch).
+        """
+        x = self._as_data(x)
+        posterior = self.encode(x, training=training)
+        loc, scale = posterior.distribution.loc, posterior.distribution.scale
+        shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
+        if seed is None:
+            epsilon = keras.random.normal(shape, seed=self.sampling.seed_generator)
+        else:
+            epsilon = tf.random.stateless_normal(shape, seed=seed)
+        z = loc + scale * epsilon                                            # (k, batch, d)
+        rows = ops.reshape(z, (-1, self.latent_dim))
+        x_rows = ops.reshape(ops.broadcast_to(x[None], tf.concat(
+            [[num_samples], tf.shape(x)], axis=0)), (-1,) + self.data_shape)
+        log_px_z = ops.reshape(self.decode(rows, training=training).log_prob(x_rows),
+                               (num_samples, -1))
+        return log_px_z, self.prior.distribution().log_prob(z), posterior.log_prob(z)
+
+    def log_marginal_likelihood(self, x, num_samples=5000, **kwargs):
+        """Importance-sampled log p(x) per example; see
+        `tfvae.evaluation.log_marginal_likelihood` for the arguments."""
+        from tfvae import evaluation
+        return evaluation.log_marginal_likelihood(self, x, num_samples=num_samples, **kwargs)
+
+    def _objective(self, x, training=False, with_iwae=False):
+        """Per-example (loss, reconstruction, kl, iwae bound or None)."""
+        if self.objective == "iwae":
+            log_px_z, log_pz, log_qz = self.log_importance_weights(
+                x, self.num_samples, training=training)
+            log_k = ops.log(ops.cast(self.num_samples, "float32"))
+            bound = ops.logsumexp(log_px_z - self.beta * (log_qz - log_pz), axis=0) - log_k
+            iwae = ops.logsumexp(log_px_z + log_pz - log_qz, axis=0) - log_k
+            return -bound, ops.mean(log_px_z, 0), ops.mean(log_qz - log_pz, 0), iwae
+        reconstruction, kl_dims = self.elbo_terms(x, training=training, per_dimension=True)
+        # Free bits (Kingma et al. 2016): Σ_j max(λ, mean_batch KL_j). A
+        # dimension below λ contributes the constant λ (no gradient); one above
+        # contributes its per-example KL, whose batch mean is KL_j itself.
+        below = ops.logical_and(self.free_bits > 0.0,
+                                ops.mean(kl_dims, axis=0, keepdims=True) < self.free_bits)
+        penalty = ops.sum(ops.where(below, self.free_bits, kl_dims), axis=-1)
+        kl = ops.sum(kl_dims, axis=-1)
+        iwae = None
+        if with_iwae and self.num_samples > 1:
+            log_px_z, log_pz, log_qz = self.log_importance_weights(x, self.num_samples)
+            iwae = ops.logsumexp(log_px_z + log_pz - log_qz, axis=0) - ops.log(
+                ops.cast(self.num_samples, "float32"))
+        return -(reconstruction - self.beta * penalty), reconstruction, kl, iwae
 
     def train_step(self, data):
         x = _unpack(data)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.elbo_terms(x, training=True)
-            per_example_loss = -(reconstruction - self.beta * kl)
+            per_example_loss, reconstruction, kl, iwae = self._objective(x, training=True)
             # Sum over the replica's examples / global batch size: replicas'
             # gradients are then summed (Keras all-reduces with SUM), which
             # gives exactly the single-device mean.
@@ -185,24 +274,31 @@ class VAE(keras.Model):
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_metrics(per_example_loss, reconstruction, kl)
+        return self._update_metrics(per_example_loss, reconstruction, kl, iwae)
 
     def test_step(self, data):
-        x = _unpack(data)
-        reconstruction, kl = self.elbo_terms(x, training=False)
-        return self._update_metrics(-(reconstruction - self.beta * kl), reconstruction, kl)
+        return self._update_metrics(*self._objective(_unpack(data), with_iwae=True))
 
-    def _update_metrics(self, per_example_loss, reconstruction, kl):
+    def _update_metrics(self, per_example_loss, reconstruction, kl, iwae=None):
+        if iwae is not None:
+            self.iwae_tracker.update_state(iwae)
         self.loss_tracker.update_state(per_example_loss)
         self.elbo_tracker.update_state(reconstruction - kl)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics
+                if m is not self.iwae_tracker or iwae is not None}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces multi-worker logs with axis=0, which fails on
+            # scalars (tensorflow/tensorflow#72388); give them that axis.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.elbo_tracker,
-                self.reconstruction_tracker, self.kl_tracker]
+        trackers = [self.loss_tracker, self.elbo_tracker,
+                    self.reconstruction_tracker, self.kl_tracker]
+        return trackers + ([self.iwae_tracker] if self.iwae_tracker is not None else [])
 
     # ---- convenience ---------------------------------------------------------
 
@@ -293,7 +389,8 @@ class VAE(keras.Model):
             "prior": keras.saving.serialize_keras_object(self.prior),
             "kl": self.kl, "beta": self.initial_beta,
             "hidden_units": list(self.hidden_units), "filters": list(self.filters),
-            "seed": self.seed,
+            "seed": self.seed, "objective": self.objective,
+            "num_samples": self.num_samples,
         }
 
     @classmethod

@@ -1,0 +1,179 @@
+"""Shared plumbing of the exporters: argument checks, signatures, atomic writes.
+
+Kept apart from `saved_model.py`/`tflite.py` so both formats check arguments,
+name tensors and publish files the same way.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+PARTS = ("decoder", "encoder", "generator")
+SIGNATURE = "serving_default"
+
+
+def check_model(model):
+    """Raises ValueError unless `model` is a built `tfvae.VAE`."""
+    import tfvae
+
+    if not isinstance(model, tfvae.VAE):
+        raise ValueError("The exporters need a tfvae.VAE. Received: "
+                         f"model={type(model).__name__} ({model!r:.80}).")
+    if not model.built:
+        raise ValueError(f"The model {model.name!r} is not built; build it (a tfvae.VAE "
+                         "is built at construction) or load it with keras.models.load_model.")
+
+
+def check_part(part, in_graph_sampling=False):
+    if part not in PARTS:
+        raise ValueError(f"Unrecognized part={part!r}. Supported parts are: {list(PARTS)}.")
+    if in_graph_sampling and part != "generator":
+        raise ValueError("in_graph_sampling=True applies to part='generator' only. "
+                         f"Received: part={part!r}.")
+
+
+def uses_standard_normal(model):
+    from tfvae.priors import StandardNormal
+
+    return isinstance(model.prior, StandardNormal)
+
+
+def check_generator(model, in_graph_sampling):
+    """Explicit noise eps ~ N(0, I) is a prior sample only for the N(0, I) prior."""
+    if not in_graph_sampling and not uses_standard_normal(model):
+        raise ValueError(
+            "part='generator' with explicit noise (eps ~ N(0, I) in, z = eps) needs the "
+            f"standard-normal prior; this model's prior is {type(model.prior).__name__}. "
+            "Pass in_graph_sampling=True (the graph then samples the prior itself), or "
+            "export part='decoder' and draw z from the prior yourself.")
+
+
+def signature(model, part, in_graph_sampling=False):
+    """The serving signature: ({input name: spec}, {output name: spec}).
+
+    A spec is {"shape": [None or int, ...], "dtype": str}; None is the dynamic
+    batch dimension.
+    """
+    d, x_shape = model.latent_dim, [None] + list(model.data_shape)
+    latent = {"shape": [None, d], "dtype": "float32"}
+    image = {"shape": x_shape, "dtype": "float32"}
+    if part == "decoder":
+        return {"z": latent}, {"mean": image}
+    if part == "encoder":
+        return {"x": image}, {"loc": latent, "scale": latent}
+    if in_graph_sampling:
+        return {"num_samples": {"shape": [], "dtype": "int32"}}, {"mean": image, "z": latent}
+    return {"eps": latent}, {"mean": image}
+
+
+def file_size(path):
+    """Bytes of a file, or of every file under a directory."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(root, name))
+                   for root, _, names in os.walk(path) for name in names)
+    return os.path.getsize(path)
+
+
+def check_destination(path, overwrite):
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} already exists; pass overwrite=True to replace it.")
+
+
+def staging_path(path, directory=False):
+    """A fresh hidden path in the destination's directory (same filesystem, so
+    the final `os.replace` is a rename, not a copy)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    prefix = f".{os.path.basename(path)}.tmp-"
+    if directory:
+        return tempfile.mkdtemp(dir=parent, prefix=prefix)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=prefix)
+    os.close(fd)
+    return tmp
+
+
+def remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def publish(tmp, path, overwrite):
+    """Moves `tmp` to `path` with a rename.
+
+    A file replaces a file atomically. A directory cannot replace a non-empty
+    one in one rename, so the old one is first renamed aside and deleted after
+    the new one is in place: readers see the old or the new artifact, never a
+    half-written one.
+    """
+    check_destination(path, overwrite)
+    aside = None
+    if os.path.isdir(path) and not os.path.islink(path):
+        aside = staging_path(path, directory=True)
+        os.rmdir(aside)
+        os.replace(path, aside)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if aside is not None:
+            os.replace(aside, path)
+        raise
+    if aside is not None:
+        remove(aside)
+
+
+def write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=_jsonable)
+        f.write("\n")
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_bytes,
+             artifact, extra=None):
+    """The metadata dict written beside every artifact (and returned)."""
+    import keras
+    import tensorflow as tf
+
+    import tfvae
+
+    inputs, outputs = signature(model, part, in_graph_sampling)
+    info = {
+        "artifact": os.path.basename(os.path.abspath(artifact)),
+        "format": fmt,
+        "part": part,
+        "quantization": quantization or "float32",
+        "in_graph_sampling": bool(in_graph_sampling),
+        "signature": SIGNATURE,
+        "inputs": inputs,
+        "outputs": outputs,
+        "latent_dim": model.latent_dim,
+        "data_shape": list(model.data_shape),
+        "likelihood": type(model.likelihood).__name__,
+        "prior": type(model.prior).__name__,
+        "tfvae_version": tfvae.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "size_bytes": int(size_bytes),
+        "verified": parity is not None,
+    }
+    if parity is not None:
+        # Flat copies of the headline figures, for one-line summaries (CLI).
+        info.update(max_abs_error=parity["max_abs_error"],
+                    mean_abs_error=parity["mean_abs_error"], passed=parity["passed"])
+        info["parity"] = parity
+    info.update(extra or {})
+    return info

@@ -1,0 +1,211 @@
+"""Export a part of a `tfvae.VAE` as a verified TFLite (LiteRT) flatbuffer.
+
+The SavedModel from `exporters.saved_model.write_saved_model` (same graph,
+same signature) goes through `tf.lite.TFLiteConverter.from_saved_model` with
+TFLite builtin ops only (no Select TF / Flex ops, so the plain
+`ai_edge_litert` runtime runs it); the batch dimension stays dynamic.
+
+Quantization modes:
+
+- None: float32.
+- "float16": weights stored as float16, computed in float32.
+- "dynamic": int8 weights, float activations (dynamic-range quantization).
+- "int8": int8 weights and activations, calibrated on a representative set of
+  inputs: for latents, 200 draws from the prior, plus 200 draws from the
+  aggregate posterior z ~ q(z|x), x in `calibration_data`, when given (the
+  encoder needs `calibration_data`). The input and output tensors stay float32
+  (a quantize/dequantize op at each end) so the interface is the same for
+  every mode.
+
+The metadata goes beside the file: `decoder.tflite` -> `decoder.metadata.json`
+(`metadata_path`), so several exports can share a directory.
+"""
+
+import os
+
+import numpy as np
+
+from exporters import _common, parity
+from exporters.saved_model import write_saved_model
+
+QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
+CALIBRATION_SAMPLES = 200
+
+
+def metadata_path(path):
+    """`<dir>/<name>.tflite` -> `<dir>/<name>.metadata.json`."""
+    path = os.fspath(path)
+    return (path[:-len(".tflite")] if path.endswith(".tflite") else path) + ".metadata.json"
+
+
+def check_quantize(quantize):
+    """Returns the mode (None for float32) or raises ValueError listing the valid ones."""
+    if quantize in ("float32", "none"):
+        return None
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"Unrecognized quantize={quantize!r}. Supported values are: "
+                         f"{list(QUANTIZE_MODES)}.")
+    return quantize
+
+
+def _calibration_rows(data, limit):
+    """Up to `limit` examples from an array or a `tf.data.Dataset` of batches."""
+    if data is None:
+        return None
+    if hasattr(data, "as_numpy_iterator"):
+        rows, count = [], 0
+        for batch in data.as_numpy_iterator():
+            batch = batch[0] if isinstance(batch, tuple) else batch
+            rows.append(np.asarray(batch, dtype="float32"))
+            count += len(rows[-1])
+            if count >= limit:
+                break
+        data = np.concatenate(rows) if rows else np.zeros((0,))
+    data = np.asarray(data, dtype="float32")[:limit]
+    if len(data) == 0:
+        raise ValueError("calibration_data is empty.")
+    return data
+
+
+def representative_inputs(model, part, calibration_data=None, seed=0,
+                          num_samples=CALIBRATION_SAMPLES):
+    """The int8 calibration set: a list of {input name: array with batch 1}."""
+    if part == "encoder":
+        if calibration_data is None:
+            raise ValueError("quantize='int8' for part='encoder' needs calibration_data "
+                             "(examples x shaped like the model's input).")
+        return [{"x": row[None]} for row in calibration_data]
+    latents = [np.asarray(model.prior.distribution().sample(num_samples, seed=seed),
+                          dtype="float32")]
+    if calibration_data is not None:
+        # The aggregate posterior: where the decoder's inputs fall on real data.
+        latents.append(np.asarray(model.encode(calibration_data).sample(seed=seed + 1),
+                                  dtype="float32"))
+    name = "eps" if part == "generator" else "z"
+    return [{name: row[None]} for row in np.concatenate(latents)]
+
+
+def _convert(saved_model_dir, quantize, representative):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=[_common.SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.representative_dataset = lambda: iter(
+            [list(row.values()) for row in representative])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
+def op_names(path):
+    """The operators of a `.tflite` file, before any delegate rewrites them."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_path=os.fspath(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, verify=True,
+                  calibration_data=None, in_graph_sampling=False, tolerance=None):
+    """Exports `part` of a VAE as a verified `.tflite` file (builtin ops only).
+
+    The file is written beside `path` under a hidden name, loaded with
+    `ai_edge_litert.interpreter.Interpreter` and compared with the Keras model
+    at batch sizes 1 and 8 (bounds in `exporters.parity.TOLERANCES`: 1e-5 for
+    float32, 5e-3 for float16, max/mean 0.05/0.01 for dynamic and 0.15/0.03 for
+    int8), then renamed to `path`. A failure leaves nothing at `path`.
+
+    Args:
+        model: a built `tfvae.VAE`.
+        path: str ending in ".tflite".
+        part: "decoder", "encoder" or "generator" (see `exporters.saved_model`).
+        quantize: None (float32), "float16", "dynamic" or "int8".
+        overwrite: bool. If False, an existing `path` raises FileExistsError.
+        verify: bool, compare the artifact with the Keras model first.
+        calibration_data: optional examples x (array or tf.data of batches): int8
+            calibrates on their posterior samples as well as prior samples (the
+            encoder on the examples themselves), and the encoder's parity check
+            uses them as inputs.
+        in_graph_sampling: bool, generator only (standard-normal prior).
+        tolerance: None (the mode's default) or a bound for `parity.verify`.
+
+    Returns:
+        The metadata dict, also written to `metadata_path(path)`; it includes
+        "tflite_ops", the parity figures and "size_bytes".
+
+    Raises:
+        ValueError: bad path, part, quantize, model, or int8 encoder without data.
+        FileExistsError: `path` exists and `overwrite` is False.
+        RuntimeError: the converter failed (the cause is chained).
+        exporters.parity.ParityError: verification failed.
+
+    Example:
+    ```python
+    info = exporters.export_tflite(model, "decoder_int8.tflite", quantize="int8",
+                                   calibration_data=x_train[:200])
+    print(info["size_bytes"], info["max_abs_error"])
+    ```
+    """
+    import tempfile
+
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError("The TFLite export requires the path to end with '.tflite'. "
+                         f"Got: {path!r}")
+    _common.check_model(model)
+    _common.check_part(part, in_graph_sampling)
+    quantize = check_quantize(quantize)
+    if part == "generator":
+        _common.check_generator(model, in_graph_sampling)
+        if in_graph_sampling and not _common.uses_standard_normal(model):
+            raise ValueError("TFLite in-graph sampling supports the standard-normal prior "
+                             f"only (TFP samplers are not TFLite builtins); this model's "
+                             f"prior is {type(model.prior).__name__}. Export part='decoder' "
+                             "and sample the prior outside the model.")
+        if in_graph_sampling and quantize == "int8":
+            raise ValueError("quantize='int8' cannot calibrate an in-graph sampler; use "
+                             "in_graph_sampling=False or quantize='dynamic'.")
+    _common.check_destination(path, overwrite)
+    data = _calibration_rows(calibration_data, CALIBRATION_SAMPLES)
+    representative = representative_inputs(model, part, data) if quantize == "int8" else None
+
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        write_saved_model(model, saved_model_dir, part, in_graph_sampling)
+        try:
+            flatbuffer = _convert(saved_model_dir, quantize, representative)
+        except Exception as e:
+            raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="
+                               f"{quantize!r} (builtin ops only) failed: {e}") from e
+
+    tmp = _common.staging_path(path)
+    tmp_meta = _common.staging_path(metadata_path(path))
+    try:
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+        figures = None
+        if verify:
+            try:
+                figures = parity.verify(model, tmp, part, format="tflite",
+                                        quantization=quantize, tolerance=tolerance,
+                                        in_graph_sampling=in_graph_sampling, data=data)
+            except parity.ParityError as e:
+                raise parity.ParityError(f"{e} Nothing was written to {path!r}.") from e
+        info = _common.metadata(model, part, "tflite", quantize, in_graph_sampling, figures,
+                                len(flatbuffer), path, {"tflite_ops": op_names(tmp)})
+        _common.write_json(tmp_meta, info)
+        _common.check_destination(path, overwrite)
+        os.replace(tmp_meta, metadata_path(path))
+        os.replace(tmp, path)
+    finally:
+        _common.remove(tmp)
+        _common.remove(tmp_meta)
+    return info

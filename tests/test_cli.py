@@ -1,0 +1,254 @@
+"""The `tfvae` command line: flags, config merging, user errors, verbs, resume."""
+
+import csv
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from tfvae import cli
+from tfvae import config as run_config
+
+TINY = ["--max-train-examples", "256", "--latent-dim", "2", "--hidden-units", "32,16",
+        "--batch-size", "64"]
+
+
+def run_main(argv, capsys):
+    """Calls cli.main(argv); returns (exit code, stdout, stderr)."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, expected_code, pattern):
+    assert code == expected_code
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tfvae: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in err
+
+
+# ---- help and flags ----------------------------------------------------------------
+
+
+def test_help_lists_every_verb_and_flag(capsys):
+    code, out, _ = run_main(["--help"], capsys)
+    assert code == 0
+    for verb in ("train", "evaluate", "sample", "reconstruct", "export", "compare"):
+        assert verb in out
+    code, out, _ = run_main(["train", "--help"], capsys)
+    assert code == 0
+    for flag in ("--data", "--architecture", "--latent-dim", "--likelihood", "--epochs",
+                 "--batch-size", "--beta", "--warmup-epochs", "--strategy", "--binarization",
+                 "--learning-rate", "--out", "--config", "--resume", "--quiet", "--verbose",
+                 "--seed", "--max-train-examples", "--overwrite"):
+        assert flag in out
+    # Every flag of every verb has help text.
+    for action in cli.build_parser()._subparsers._group_actions[0].choices.values():
+        for flag in action._actions:
+            assert flag.help, (action.prog, flag.option_strings)
+
+
+def test_only_given_flags_override_the_config_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("latent-dim: 8\nepochs: 7\nbeta: 0.5\n")
+    args = cli.build_parser().parse_args(["train", "--config", str(path), "--epochs", "3"])
+    flags = {k: v for k, v in vars(args).items() if k in run_config.DEFAULTS}
+    assert flags == {"epochs": 3}  # defaults are suppressed, not passed as values
+    config = run_config.resolve(flags, base=run_config.load_config(path))
+    assert config["epochs"] == 3 and config["latent_dim"] == 8 and config["beta"] == 0.5
+    assert config["batch_size"] == run_config.DEFAULTS["batch_size"]
+    (tmp_path / "run.json").write_text(json.dumps({"latent_dim": 4}))
+    assert run_config.resolve(None, base=run_config.load_config(tmp_path / "run.json"))[
+        "latent_dim"] == 4
+
+
+# ---- user errors: one line, exit 2 for usage, 1 otherwise -----------------------------
+
+
+def test_bad_flag_values_are_usage_errors(capsys):
+    assert_one_line_error(*run_main(["train", "--latent-dim", "0"], capsys)[::2], 2,
+                          r"--latent-dim.*positive integer.*'0'")
+    assert_one_line_error(*run_main(["train", "--learning-rate", "-1"], capsys)[::2], 2,
+                          r"--learning-rate")
+    assert_one_line_error(*run_main(["train", "--architecture", "rnn"], capsys)[::2], 2,
+                          r"rnn")
+    assert_one_line_error(*run_main(["frobnicate"], capsys)[::2], 2, r"frobnicate")
+
+
+def test_user_errors_print_one_line(tmp_path, capsys):
+    assert_one_line_error(*run_main(["train", "--data", "no_such_dataset", "--out",
+                                     str(tmp_path / "r")], capsys)[::2], 1, r"no_such_dataset")
+    assert not (tmp_path / "r").exists()  # nothing written for a failed start
+    assert_one_line_error(*run_main(["evaluate", "--model", str(tmp_path / "missing.keras")],
+                                    capsys)[::2], 1, r"not found.*missing\.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"this is not a zip archive")
+    assert_one_line_error(*run_main(["sample", "--model", str(corrupt), "--out",
+                                     str(tmp_path / "s.png")], capsys)[::2], 1,
+                          r"corrupt\.keras.*not a valid \.keras")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert_one_line_error(*run_main(["train", "--out", str(busy)], capsys)[::2], 1,
+                          r"not empty.*--overwrite.*--resume")
+    assert (busy / "notes.txt").read_text() == "mine"
+    bad_config = tmp_path / "bad.json"
+    bad_config.write_text(json.dumps({"latent_dim": 0}))
+    assert_one_line_error(*run_main(["train", "--config", str(bad_config)], capsys)[::2], 1,
+                          r"latent_dim=0")
+    bad_config.write_text(json.dumps({"latnet_dim": 3}))
+    assert_one_line_error(*run_main(["train", "--config", str(bad_config)], capsys)[::2], 1,
+                          r"Unknown config key.*latnet_dim")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cli.main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--debug"])
+
+
+# ---- a real (tiny) run and the verbs on its model ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    code = cli.main(["train", *TINY, "--epochs", "2", "--warmup-epochs", "2", "--beta", "0.8",
+                     "--out", str(run), "--quiet"])
+    assert code == 0
+    return run
+
+
+def test_train_writes_a_complete_run_folder(tiny_run):
+    for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
+                 "reconstructions.png", "training_curves.png", "manifold.png",
+                 "latent_scatter.png"):
+        assert (tiny_run / name).stat().st_size > 0, name
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config == run_config.resolve(config)  # complete: enough to rerun
+    assert config["latent_dim"] == 2 and config["hidden_units"] == [32, 16]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key in ("loss", "elbo", "reconstruction", "kl"):
+        assert math.isfinite(metrics[key])
+    assert metrics["elbo"] == pytest.approx(metrics["reconstruction"] - metrics["kl"], rel=1e-4)
+    with open(tiny_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    # --warmup-epochs 2 --beta 0.8: beta goes 0 -> 0.4 over the two epochs.
+    assert [float(r["beta"]) for r in rows] == pytest.approx([0.0, 0.4])
+    model = keras.models.load_model(tiny_run / "model.keras")
+    assert model.latent_dim == 2
+    assert not [n for n in os.listdir(tiny_run) if n.startswith(".tfvae-")]  # no temp files
+
+
+def test_sample_reconstruct_evaluate_compare(tiny_run, tmp_path, capsys):
+    model = str(tiny_run / "model.keras")
+    code, out, _ = run_main(["sample", "--model", model, "--n", "16",
+                             "--out", str(tmp_path / "s.png")], capsys)
+    assert code == 0 and (tmp_path / "s.png").stat().st_size > 0
+    code, out, _ = run_main(["reconstruct", "--model", model, "--n", "4", "--out",
+                             str(tmp_path / "r.png")], capsys)
+    assert code == 0 and (tmp_path / "r.png").stat().st_size > 0
+    code, out, _ = run_main(["evaluate", "--model", model, "--max-examples", "40",
+                             "--num-samples", "20", "--iwae-k", "5"], capsys)
+    assert code == 0, out
+    values = {key: float(re.search(rf"^{key}[^\n]*?\s(-?\d+\.\d+)", out, re.M).group(1))
+              for key in ("ELBO", "IWAE", "IS-NLL")}
+    # ELBO ≤ IWAE_k ≈ −NLL (up to Monte Carlo noise on 40 examples)
+    assert values["ELBO"] < values["IWAE"] + 2.0
+    assert abs(values["IWAE"] + values["IS-NLL"]) < 5.0
+    assert "bits/dim" in out and re.search(r"active units\s+\d / 2", out)
+    code, out, _ = run_main(["compare", model, model, "--names", "a,b", "--max-examples",
+                             "30", "--num-samples", "10"], capsys)
+    assert code == 0 and "Preferred:" in out and "| a |" in out and "| b |" in out
+
+
+def test_export_prints_parity_and_size(tiny_run, tmp_path, capsys):
+    exporters = pytest.importorskip("exporters")
+    if not hasattr(exporters, "export"):
+        pytest.skip("exporters.export is not written yet")
+    out_path = tmp_path / "decoder.tflite"
+    code, out, err = run_main(["export", "--model", str(tiny_run / "model.keras"), "--format",
+                               "tflite", "--out", str(out_path)], capsys)
+    assert code == 0, err
+    assert out_path.stat().st_size > 0
+    assert "size_bytes" in out and "error" in out
+
+
+def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "vectors.npz"
+    np.savez(path, train=rng.integers(0, 2, (200, 64), dtype=np.uint8),
+             test=rng.integers(0, 2, (40, 64), dtype=np.uint8))
+    assert run_config.load_data(str(path), "test").max() == 1.0  # 0/1 kept, not /255
+    run = tmp_path / "run"
+    code, out, err = run_main(["train", "--data", str(path), "--epochs", "1", "--latent-dim",
+                               "3", "--hidden-units", "16", "--binarization", "dynamic",
+                               "--out", str(run), "--quiet"], capsys)
+    assert code == 0, err
+    model = keras.models.load_model(run / "model.keras")
+    assert model.data_shape == (64,) and model.latent_dim == 3
+    assert json.loads((run / "metrics.json").read_text())["num_test_examples"] == 40
+    assert not (run / "manifold.png").exists()  # drawn for 2-d latents only
+
+
+# ---- resume after SIGKILL -----------------------------------------------------------
+
+
+def _history_epochs(path):
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)
+                if row.get("epoch", "").isdigit() and row.get("val_loss")]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_the_history(tmp_path):
+    run = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, "-m", "tfvae.cli", "train"]
+    total = 30
+    first = subprocess.Popen(command + [*TINY, "--max-train-examples", "512", "--epochs",
+                                        str(total), "--out", str(run)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.time() + 60
+        while not _history_epochs(run / "history.csv"):
+            assert first.poll() is None, first.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "no epoch completed within 60 s"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.stderr.close()
+    assert first.returncode == -signal.SIGKILL
+    done_before = _history_epochs(run / "history.csv")
+    assert 1 <= len(done_before) < total
+    assert not (run / "model.keras").exists()
+
+    second = subprocess.run(command + ["--resume", str(run), "--verbose"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr[-2000:]
+    # The resumed fit starts after the last backed-up epoch, not at epoch 1.
+    first_epoch = int(re.search(r"Epoch (\d+)/%d" % total, second.stdout).group(1))
+    assert 1 < first_epoch <= len(done_before) + 1
+    assert _history_epochs(run / "history.csv") == list(range(total))
+    model = keras.models.load_model(run / "model.keras")
+    x = np.zeros((1, 28, 28), "float32")
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == total

@@ -1,0 +1,143 @@
+"""tf.distribute on CPU: two logical CPUs (MirroredStrategy) and two local
+worker processes (MultiWorkerMirroredStrategy) must train exactly like one device.
+
+Logical devices have to be configured before TensorFlow starts, so each
+scenario runs in a fresh interpreter (tests/distribute_scenarios.py) and
+writes arrays to an .npz that the test checks here.
+
+Why the exact-step comparison is deterministic: the Sampling layer draws ε
+per replica, so one device and two replicas cannot see the same noise. The
+analytic KL does not depend on ε and is compared with the real sampling
+layer; for the loss and the SGD step the scenario makes ε = 0 (z = μ) on
+both models, which leaves every other part of the step (encoder, decoder,
+likelihood, analytic KL, the global-batch average, the cross-replica
+all-reduce, the optimizer) as the library runs it. The step is compared with
+the one computed by hand (w − lr·∇ mean loss) and must NOT equal the 2× step
+a per-replica mean (the classic bug) would give.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tfvae import distribute
+
+SCENARIOS = Path(__file__).with_name("distribute_scenarios.py")
+
+
+def _run(scenario, out, env=None, timeout=240):
+    subprocess.run([sys.executable, str(SCENARIOS), scenario, str(out)], check=True,
+                   timeout=timeout, env=env)
+    return np.load(out)
+
+
+def test_mirrored_matches_single_device(tmp_path):
+    r = _run("mirrored_vs_default", tmp_path / "out.npz")
+    assert int(r["replicas"]) == 2
+    # KL is deterministic even with the real sampling layer.
+    np.testing.assert_allclose(r["mirrored_sampled_kl"], r["single_sampled_kl"], rtol=1e-6)
+    # evaluate(): logs are the global mean, not summed or doubled over replicas.
+    for key in ("loss", "elbo", "reconstruction", "kl"):
+        np.testing.assert_allclose(r[f"mirrored_eval_{key}"], r[f"single_eval_{key}"],
+                                   rtol=1e-6)
+    np.testing.assert_allclose(r["single_eval_loss"], r["reference_loss"], rtol=1e-6)
+    # fit(): the per-batch/epoch loss log is the global mean too.
+    np.testing.assert_allclose(r["mirrored_fit_loss"], r["reference_loss"], rtol=1e-6)
+    np.testing.assert_allclose(r["single_fit_loss"], r["reference_loss"], rtol=1e-6)
+    lr = 0.1
+    for i in range(int(r["num_weights"])):
+        w0, grad = r[f"initial_w{i}"], r[f"grad_w{i}"]
+        expected = w0 - lr * grad
+        np.testing.assert_allclose(r[f"single_w{i}"], expected, atol=1e-5)
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], expected, atol=1e-5)
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=1e-5)
+        if np.abs(grad).max() > 1e-3:
+            doubled = w0 - 2 * lr * grad
+            assert np.abs(r[f"mirrored_w{i}"] - doubled).max() > 1e-3
+
+
+def test_mirrored_training_save_load(tmp_path):
+    r = _run("mirrored_save_load", tmp_path / "out.npz")
+    assert str(r["loaded_type"]) == "VAE"
+    assert np.all(np.isfinite(r["loss"]))
+    for key in ("loc", "scale", "decoded"):
+        np.testing.assert_array_equal(r[f"loaded_{key}"], r[f"trained_{key}"])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multiworker_workers_end_identical(tmp_path):
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+        procs.append(subprocess.Popen(
+            [sys.executable, str(SCENARIOS), "multiworker", str(tmp_path / f"w{index}.npz")],
+            env=env))
+    try:
+        codes = [p.wait(timeout=180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0]
+    a, b = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert int(a["replicas"]) == 2
+    assert np.all(np.isfinite(a["loss"])) and a["loss"][-1] < a["loss"][0]
+    np.testing.assert_array_equal(a["loss"], b["loss"])
+    names = [k for k in a.files if k.startswith("w")]
+    assert names
+    moved = 0.0
+    for k in names:
+        np.testing.assert_array_equal(a[k], b[k])
+        np.testing.assert_array_equal(a[f"initial_{k}"], b[f"initial_{k}"])
+        moved = max(moved, np.abs(a[k] - a[f"initial_{k}"]).max())
+    assert moved > 0
+
+
+def test_get_strategy_names():
+    import tensorflow as tf
+
+    assert distribute.get_strategy("default") is tf.distribute.get_strategy()
+    with pytest.raises(ValueError, match="Supported strategies are"):
+        distribute.get_strategy("horovod")
+    with pytest.raises(ValueError, match="No TPU"):
+        distribute.get_strategy("tpu")
+
+
+def test_distributed_dataset_uses_global_batch():
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).random((50, 28, 28)).astype("float32")
+    strategy = distribute.get_strategy("default")
+    ds = distribute.distributed_dataset(x, 8, strategy, seed=0)
+    shapes = [b.shape[0] for b in ds]
+    assert shapes == [8] * 6  # remainder dropped
+    assert ds.options().experimental_distribute.auto_shard_policy == \
+        tf.data.experimental.AutoShardPolicy.DATA
+    assert distribute.global_batch_size(8, strategy) == 8 * strategy.num_replicas_in_sync
+    with pytest.raises(ValueError, match="per_replica_batch_size"):
+        distribute.global_batch_size(0)
+
+
+def test_xla_jit_compile_trains(fashion_small):
+    from tests.helpers import small_vae
+
+    vae = small_vae(kl="analytic", seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+    assert vae.jit_compile is True  # Keras silently turns it off for unsupported layers
+    history = vae.fit(fashion_small["x_train"][:512], batch_size=64, epochs=3, verbose=0)
+    loss = history.history["loss"]
+    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]

@@ -1,0 +1,311 @@
+"""Evaluating a trained VAE: log p(x), the IWAE bound, diagnostics, model comparison.
+
+#### Mathematical details
+With the encoder q(z|x) as the proposal, importance sampling gives
+
+    log p(x) ≈ log (1/K) Σ_k w_k,   w_k = p(x|z_k) p(z_k) / q(z_k|x),  z_k ~ q(z|x),
+
+computed as `reduce_logsumexp(log w) − log K`. For finite K its expectation
+is the IWAE_K bound (Burda et al. 2016): ELBO = IWAE_1 ≤ IWAE_K ≤ IWAE_{K+1}
+≤ log p(x), with IWAE_K → log p(x) as K → ∞. Summed over a data set, log p(X|M)
+is the (approximate) log evidence of model M, so differences between models
+are log Bayes factors (for models whose weights were fit on other data).
+
+All functions return numpy arrays or plain dataclasses and never print; the
+CLI formats them.
+"""
+
+import dataclasses
+import math
+import weakref
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfvae.validation import check_array
+
+tfd = tfp.distributions
+
+# Compiled estimators per model, so repeated calls do not retrace.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
+                         f"integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def _batches(x, batch_size):
+    for start in range(0, len(x), batch_size):
+        yield start, tf.constant(x[start:start + batch_size], dtype=tf.float32)
+
+
+def _estimator(model, num_samples, chunk_size):
+    """A tf.function x, seed -> per-example log (1/K) Σ_k w_k, float64."""
+    cache = _COMPILED.setdefault(model, {})
+    key = (num_samples, chunk_size)
+    if key in cache:
+        return cache[key]
+    num_full, remainder = divmod(num_samples, chunk_size)
+    # A weak reference: the cache is keyed weakly by the model, so the
+    # function it holds must not keep the model alive.
+    model_ref = weakref.ref(model)
+
+    def chunk_lse(x, seed, size):
+        log_px_z, log_pz, log_qz = model_ref().log_importance_weights(x, size, seed=seed)
+        return tf.cast(tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0), tf.float64)
+
+    @tf.function(input_signature=[tf.TensorSpec((None,) + model.data_shape, tf.float32),
+                                  tf.TensorSpec((2,), tf.int32)], reduce_retracing=True)
+    def estimate(x, seed):
+        # A running logsumexp over chunks of samples: memory stays at one
+        # chunk however large K is.
+        total = tf.fill([tf.shape(x)[0]], tf.constant(-np.inf, tf.float64))
+        for i in tf.range(num_full):
+            chunk_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            total = tf.reduce_logsumexp(tf.stack([total, chunk_lse(x, chunk_seed, chunk_size)]),
+                                        axis=0)
+        if remainder:
+            chunk_seed = tf.random.experimental.stateless_fold_in(seed, num_full)
+            total = tf.reduce_logsumexp(tf.stack([total, chunk_lse(x, chunk_seed, remainder)]),
+                                        axis=0)
+        return total - tf.constant(math.log(num_samples), tf.float64)
+
+    cache[key] = estimate
+    return estimate
+
+
+def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_size=250,
+                            seed=None):
+    """Importance-sampled log p(x) per example, with q(z|x) as the proposal.
+
+    Computes log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x) inside
+    one compiled `tf.function`, looping over the batch (`batch_size` examples
+    at a time) and over the K samples (`chunk_size` at a time, combined with a
+    running logsumexp). Memory is bounded by one chunk: about
+    `chunk_size × batch_size × prod(input_shape) × (num_params + 1)` float32
+    for the decoder output and the tiled x, plus `chunk_size × batch_size ×
+    (decoder widths)` for hidden activations, independent of K (defaults:
+    5,000 rows, ≈ 31 MB for 28×28 Bernoulli data).
+
+    Args:
+        model: a `tfvae.VAE`.
+        x: array (n, *input_shape), validated like `fit` does.
+        num_samples: int ≥ 1, K. The result is an unbiased estimate of the
+            IWAE_K bound, a lower bound on log p(x) in expectation that
+            tightens as K grows.
+        batch_size: int ≥ 1, examples per step.
+        chunk_size: int ≥ 1, samples per step.
+        seed: int or None; an int makes the estimate reproducible.
+
+    Returns:
+        float64 numpy array (n,), nats. Log weights are computed in float32
+        and accumulated in float64.
+
+    Example:
+    ```python
+    log_px = tfvae.evaluation.log_marginal_likelihood(vae, x_test[:100], num_samples=5000)
+    nll = -log_px.mean()
+    ```
+    """
+    num_samples = _positive_int(num_samples, "num_samples")
+    batch_size = _positive_int(batch_size, "batch_size")
+    chunk_size = min(_positive_int(chunk_size, "chunk_size"), num_samples)
+    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    estimate = _estimator(model, num_samples, chunk_size)
+    base = np.random.SeedSequence(seed).generate_state(1)[0] % (2 ** 31 - 1)
+    out = np.empty(len(x), np.float64)
+    for i, (start, batch) in enumerate(_batches(x, batch_size)):
+        out[start:start + len(batch)] = estimate(batch, tf.constant([base, i], tf.int32)).numpy()
+    return out
+
+
+def iwae_bound(model, x, num_samples=50, **kwargs):
+    """Per-example estimate of the IWAE_k bound (Burda et al. 2016).
+
+    The same estimator as `log_marginal_likelihood` with a small K: its
+    expectation is IWAE_k, and IWAE_1 is the ELBO.
+
+    Returns:
+        float64 numpy array (n,).
+
+    Example:
+    ```python
+    bound = tfvae.evaluation.iwae_bound(vae, x_test, num_samples=50).mean()
+    ```
+    """
+    return log_marginal_likelihood(model, x, num_samples=num_samples, **kwargs)
+
+
+def _posterior_stats(model, x, batch_size):
+    locs, scales = [], []
+    for _, batch in _batches(x, batch_size):
+        q = model.encode(batch).distribution
+        locs.append(q.loc.numpy())
+        scales.append(q.scale.numpy())
+    return np.concatenate(locs), np.concatenate(scales)
+
+
+def elbo(model, x, num_samples=1, batch_size=100):
+    """Per-example ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)).
+
+    The KL is the model's (closed form where it exists); the expectation is
+    averaged over `num_samples` draws of z.
+
+    Returns:
+        float64 numpy array (n,).
+
+    Example:
+    ```python
+    gap = log_px - tfvae.evaluation.elbo(vae, x_test)   # ≥ 0 on average
+    ```
+    """
+    num_samples = _positive_int(num_samples, "num_samples")
+    batch_size = _positive_int(batch_size, "batch_size")
+    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    out = np.empty(len(x), np.float64)
+    for start, batch in _batches(x, batch_size):
+        total = 0.0
+        for _ in range(num_samples):
+            reconstruction, kl = model.elbo_terms(batch)
+            total = total + reconstruction.numpy().astype(np.float64) - kl.numpy()
+        out[start:start + len(batch)] = total / num_samples
+    return out
+
+
+def per_latent_kl(model, x, batch_size=100):
+    """Mean over x of KL(q(z_j|x) ‖ p(z_j)) for each latent dimension j.
+
+    Uses the model's KL (analytic for the standard-normal prior; a one-sample
+    Monte Carlo estimate otherwise). The prior must factorise over dimensions
+    (a `tfd.Independent`), else a ValueError is raised.
+
+    Returns:
+        float64 numpy array (latent_dim,), nats.
+
+    Example:
+    ```python
+    kl = tfvae.evaluation.per_latent_kl(vae, x_test)   # near-0 entries are collapsed
+    ```
+    """
+    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    if not isinstance(model.prior.distribution(), tfd.Independent):
+        raise ValueError(f"per_latent_kl needs a prior that factorises over latent "
+                         f"dimensions; {type(model.prior).__name__} does not.")
+    total = np.zeros(model.latent_dim, np.float64)
+    for _, batch in _batches(x, _positive_int(batch_size, "batch_size")):
+        _, kl = model.elbo_terms(batch, per_dimension=True)
+        total += kl.numpy().sum(axis=0)
+    return total / len(x)
+
+
+def active_units(model, x, threshold=0.01, batch_size=100):
+    """Number of active latent units (Burda et al. 2016): Cov_x(E_q[z_j|x]) > threshold.
+
+    Returns:
+        int.
+
+    Example:
+    ```python
+    n_active = tfvae.evaluation.active_units(vae, x_test)
+    ```
+    """
+    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    loc, _ = _posterior_stats(model, x, _positive_int(batch_size, "batch_size"))
+    return int(np.sum(loc.astype(np.float64).var(axis=0) > threshold))
+
+
+@dataclasses.dataclass
+class ModelEvidence:
+    """One model's row in a comparison; all values in nats."""
+
+    name: str
+    log_evidence: float      # Σ_x log p(x|M)
+    mean: float              # per-example mean of log p(x|M)
+    stderr: float            # standard error of that mean
+    elbo: float              # per-example mean ELBO
+    gap: float               # mean − elbo, ≥ 0 up to noise
+    num_examples: int
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The result of `compare`: one `ModelEvidence` per model and the winner."""
+
+    models: list
+    num_samples: int
+
+    @property
+    def preferred(self):
+        """Name of the model with the highest log evidence."""
+        return max(self.models, key=lambda m: m.log_evidence).name
+
+    def log_bayes_factors(self):
+        """{name: log p(X|preferred) − log p(X|name)}, ≥ 0."""
+        best = max(m.log_evidence for m in self.models)
+        return {m.name: best - m.log_evidence for m in self.models}
+
+    def to_markdown(self):
+        """A markdown table, best model first."""
+        factors = self.log_bayes_factors()
+        lines = [f"log p(x) by importance sampling, K={self.num_samples} (nats)", "",
+                 "| model | log p(X) | mean log p(x) | ± s.e. | ELBO | gap | Δ vs best |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
+        for m in sorted(self.models, key=lambda m: -m.log_evidence):
+            lines.append(f"| {m.name} | {m.log_evidence:.2f} | {m.mean:.3f} | {m.stderr:.3f} "
+                         f"| {m.elbo:.3f} | {m.gap:.3f} | {factors[m.name]:.2f} |")
+        lines += ["", f"Preferred: {self.preferred}"]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.to_markdown()
+
+
+def compare(models, data, num_samples=5000, names=None, seed=None, elbo_samples=10,
+            **kwargs):
+    """Bayesian model comparison by estimated log evidence log p(X|M).
+
+    Every model is scored on the same data with `log_marginal_likelihood`;
+    models may differ in likelihood, prior, latent size and networks, but must
+    share `input_shape`.
+
+    Args:
+        models: sequence of `tfvae.VAE`.
+        data: array (n, *input_shape).
+        num_samples: int, K importance samples per example.
+        names: optional sequence of str, default "model_0", ...
+        seed: int or None.
+        elbo_samples: int, draws of z averaged in the reported ELBO (one
+            draw is noisy: about ±0.2 nats on the mean of 60 pPCA examples).
+        **kwargs: `batch_size`, `chunk_size` for `log_marginal_likelihood`.
+
+    Returns:
+        A `Comparison`; `str()` of it is a markdown table.
+
+    Example:
+    ```python
+    result = tfvae.compare([vae_a, vae_b], x_test, num_samples=1000, names=["a", "b"])
+    result.preferred, result.to_markdown()
+    ```
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("`models` is empty: pass at least one model to compare.")
+    names = [f"model_{i}" for i in range(len(models))] if names is None else list(names)
+    if len(names) != len(models) or len(set(names)) != len(names):
+        raise ValueError(f"`names` must be {len(models)} distinct strings. Received: {names!r}")
+    rows = []
+    for name, model in zip(names, models):
+        log_px = log_marginal_likelihood(model, data, num_samples=num_samples, seed=seed,
+                                         **kwargs)
+        lower = elbo(model, data, num_samples=elbo_samples).mean()
+        n = len(log_px)
+        stderr = float(log_px.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        rows.append(ModelEvidence(name=name, log_evidence=float(log_px.sum()),
+                                  mean=float(log_px.mean()), stderr=stderr,
+                                  elbo=float(lower), gap=float(log_px.mean() - lower),
+                                  num_examples=n))
+    return Comparison(models=rows, num_samples=int(num_samples))
