@@ -29,6 +29,8 @@ setup(
         "tensorflow-probability[tf]==0.25.0",
         "tf-keras==2.21.0",
         "numpy>=2,<3",
+        # TensorFlow 2.21 no longer installs it; run folders keep TensorBoard logs.
+        "tensorboard==2.21.0",
         "matplotlib>=3.8",
         "pyyaml>=6",
     ],

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfvae
-from tfvae import evaluation
+from tfvae import atomic, evaluation
 
 ## Data
 
@@ -74,10 +74,18 @@ class TimeBudget(keras.callbacks.Callback):
 ## Run
 
 
+def write_json(path, payload):
+    atomic.write_file(path, lambda f: json.dump(payload, f, indent=2), mode="w",
+                      overwrite=True)
+
+
 def run(objective, k, train, test, dynamic, args, budget_s):
     keras.utils.set_random_seed(args.seed)
     model = burda_mlp(objective, k, args.activation)
-    model.compile(optimizer=keras.optimizers.Adam(args.lr, epsilon=1e-4))
+    # Several steps per call cut Keras' per-step Python overhead, which is a
+    # large share of a step this small (benchmarks/train_throughput.py).
+    model.compile(optimizer=keras.optimizers.Adam(args.lr, epsilon=1e-4),
+                  steps_per_execution=args.steps_per_execution)
     start = time.perf_counter()
     history = model.fit(training_data(train, args.batch_size, dynamic, args.seed),
                         epochs=args.epochs, verbose=0, callbacks=[TimeBudget(budget_s)])
@@ -111,6 +119,7 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--steps-per-execution", type=int, default=10)
     parser.add_argument("--activation", default="tanh", choices=["tanh", "relu"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write results as JSON here")
@@ -119,8 +128,12 @@ def main(argv=None):
     train, test, dynamic = load(args.data, args.seed)
     budget_s = (args.time_budget_minutes * 60 / len(args.objective)
                 if args.time_budget_minutes else float("inf"))
-    results = [run(obj, args.k, train, test, dynamic, args, budget_s)
-               for obj in args.objective]
+    results = []
+    for obj in args.objective:
+        results.append(run(obj, args.k, train, test, dynamic, args, budget_s))
+        # Each model takes up to an hour: keep what is done if a later one dies.
+        if args.out:
+            write_json(args.out, {"args": vars(args), "results": results})
 
     print(f"Test NLL, K={args.num_samples} importance samples, "
           f"{results[0]['eval_examples']} test images (nats; lower is better)")
@@ -134,9 +147,6 @@ def main(argv=None):
     print("references (3280 epochs): VAE 89.9 / IWAE k=50 87.1 (Burda et al. appx. D); "
           "Pythae 89.78 / 86.82")
     print("command: python " + " ".join(sys.argv))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

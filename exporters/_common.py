@@ -4,13 +4,12 @@ Kept apart from `saved_model.py`/`tflite.py` so both formats check arguments,
 name tensors and publish files the same way.
 """
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
+
+from tfvae import atomic
 
 PARTS = ("decoder", "encoder", "generator")
 SIGNATURE = "serving_default"
@@ -78,54 +77,11 @@ def file_size(path):
     return os.path.getsize(path)
 
 
-def check_destination(path, overwrite):
-    if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(f"{path!r} already exists; pass overwrite=True to replace it.")
-
-
-def staging_path(path, directory=False):
-    """A fresh hidden path in the destination's directory (same filesystem, so
-    the final `os.replace` is a rename, not a copy)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    prefix = f".{os.path.basename(path)}.tmp-"
-    if directory:
-        return tempfile.mkdtemp(dir=parent, prefix=prefix)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=prefix)
-    os.close(fd)
-    return tmp
-
-
-def remove(path):
-    with contextlib.suppress(FileNotFoundError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-
-
-def publish(tmp, path, overwrite):
-    """Moves `tmp` to `path` with a rename.
-
-    A file replaces a file atomically. A directory cannot replace a non-empty
-    one in one rename, so the old one is first renamed aside and deleted after
-    the new one is in place: readers see the old or the new artifact, never a
-    half-written one.
-    """
-    check_destination(path, overwrite)
-    aside = None
-    if os.path.isdir(path) and not os.path.islink(path):
-        aside = staging_path(path, directory=True)
-        os.rmdir(aside)
-        os.replace(path, aside)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        if aside is not None:
-            os.replace(aside, path)
-        raise
-    if aside is not None:
-        remove(aside)
+# One implementation of atomic, non-clobbering writes for all of tfvae.
+check_destination = atomic.check_destination
+staging_path = atomic.staging_path
+remove = atomic.remove
+publish = atomic.publish
 
 
 def write_json(path, data):

@@ -150,7 +150,9 @@ def test_train_writes_a_complete_run_folder(tiny_run):
     assert [float(r["beta"]) for r in rows] == pytest.approx([0.0, 0.4])
     model = keras.models.load_model(tiny_run / "model.keras")
     assert model.latent_dim == 2
-    assert not [n for n in os.listdir(tiny_run) if n.startswith(".tfvae-")]  # no temp files
+    assert not [n for n in os.listdir(tiny_run) if n.startswith(".")]  # no temp files
+    events = [f for _, _, files in os.walk(tiny_run / "logs") for f in files]
+    assert any(f.startswith("events.out.tfevents") for f in events), events
 
 
 def test_sample_reconstruct_evaluate_compare(tiny_run, tmp_path, capsys):

@@ -41,6 +41,10 @@ def test_sample_grid_writes_png(model2d, tmp_path):
     assert height > 200 and width > 200
     # Only the target is left behind: the temporary file was renamed away.
     assert os.listdir(tmp_path) == ["samples.png"]
+    # As readable as a file from plain open(), not mkstemp's private 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_reconstructions_are_two_rows(model2d, fashion_small, tmp_path):
@@ -109,6 +113,16 @@ def test_training_curves_from_fit_history_and_csv(tmp_path, fashion_small):
     assert image_dict.shape == image_csv.shape
     height, width = image_dict.shape[:2]
     assert width > 2.5 * height  # three panels side by side
+
+
+def test_training_curves_from_csv_with_missing_values(tmp_path):
+    # CSVLogger writes "NA" when an epoch lacks a metric (validation_freq > 1).
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("epoch,kl,loss,reconstruction,val_loss\n"
+                        "0,5.0,300.0,-295.0,NA\n"
+                        "1,6.0,280.0,-274.0,279.0\n"
+                        "2,6.5,270.0,-263.5,NA\n")
+    _read_png(plots.save_training_curves(csv_path, tmp_path / "curves.png"))
 
 
 def test_training_curves_need_known_metrics(tmp_path):

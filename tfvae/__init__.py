@@ -11,10 +11,12 @@ from tfvae.vae import VAE  # noqa: E402,F401
 
 
 def __getattr__(name):
-    # datasets/evaluation pull in more than the model needs; import on demand.
+    # These pull in more than the model needs (matplotlib, the CLI's run
+    # folders); import them on first use.
     import importlib
 
-    if name in ("datasets", "evaluation", "callbacks", "plots"):
+    if name in ("atomic", "callbacks", "config", "datasets", "distribute", "evaluation",
+                "plots"):
         return importlib.import_module(f"tfvae.{name}")
     if name == "compare":
         return importlib.import_module("tfvae.evaluation").compare

@@ -5,8 +5,7 @@ A run folder holds everything needed to inspect, rerun or continue a run:
     config.json          the merged run config (rerun with `tfvae train --config`)
     model.keras          the trained model (`keras.models.load_model`)
     history.csv          one row per completed epoch (keras.callbacks.CSVLogger)
-    logs/                TensorBoard logs (`tensorboard --logdir RUN/logs`), written
-                         when the `tensorboard` package is installed
+    logs/                TensorBoard logs (`tensorboard --logdir RUN/logs`)
     backup/              the last completed epoch's state (for `--resume`)
     metrics.json         test-split loss / elbo / reconstruction / kl
     samples.png  reconstructions.png  training_curves.png
@@ -28,16 +27,16 @@ result["metrics"]["elbo"]
 """
 
 import csv
-import importlib.util
 import json
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
 import numpy as np
+
+from tfvae import atomic
 
 DEFAULTS = {
     "data": "default",
@@ -335,11 +334,9 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
         _truncate_history(history_path, initial_epoch)
     callbacks = [backup,
                  keras.callbacks.CSVLogger(history_path, append=resume)]
-    if importlib.util.find_spec("tensorboard") is not None:
-        # TensorFlow 2.21 no longer installs tensorboard; its summaries need it.
-        callbacks.append(keras.callbacks.TensorBoard(
-            os.path.join(run_dir, "logs"), histogram_freq=0, write_graph=False,
-            update_freq="epoch"))
+    callbacks.append(keras.callbacks.TensorBoard(
+        os.path.join(run_dir, "logs"), histogram_freq=0, write_graph=False,
+        update_freq="epoch"))
     if config["warmup_epochs"]:
         # First, so that the `beta` it adds to the epoch logs reaches the CSV.
         callbacks.insert(0, callbacks_lib.KLWarmup(start=0.0, end=config["beta"],
@@ -367,7 +364,9 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
         files["manifold"] = plots.save_latent_manifold(model, figure("manifold.png"),
                                                        overwrite=True)
         files["latent_scatter"] = plots.save_latent_scatter(
-            model, x_test, y_test, figure("latent_scatter.png"), overwrite=True)
+            model, x_test, y_test, figure("latent_scatter.png"), overwrite=True,
+            class_names=(plots.FASHION_MNIST_CLASSES
+                         if config["data"] in ("default", "fashion_mnist") else None))
     return {"run_dir": run_dir, "model": model, "metrics": metrics,
             "initial_epoch": initial_epoch, "files": files}
 
@@ -381,9 +380,9 @@ class _AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = os.path.join(self.backup_dir, ".tmp.weights.h5")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, self._weights_path)
+        atomic.write_with(self._weights_path,
+                          lambda tmp: self.model.save_weights(tmp, overwrite=True),
+                          overwrite=True, suffix=".weights.h5")
         _write_json(self._training_metadata_path,
                     {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
@@ -407,8 +406,8 @@ def _truncate_history(path, epochs):
         return
     header, body = rows[0], rows[1:]
     keep = [r for r in body if len(r) == len(header) and r[0].isdigit() and int(r[0]) < epochs]
-    _atomic_write(path, lambda f: csv.writer(f, lineterminator="\n").writerows([header] + keep),
-                  newline="")
+    atomic.write_file(path, lambda f: csv.writer(f, lineterminator="\n").writerows([header] + keep),
+                      overwrite=True, newline="")
 
 
 def _clear_run(run_dir):
@@ -420,43 +419,14 @@ def _clear_run(run_dir):
             os.remove(path)
 
 
-def _atomic_write(path, write, mode="w", newline=None):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tfvae-", dir=directory)
-    _default_mode(tmp)
-    try:
-        with os.fdopen(fd, mode, newline=newline) as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _default_mode(path):
-    # mkstemp creates 0600 files; a run's files should be as readable as any.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _write_json(path, values):
-    return _atomic_write(path, lambda f: json.dump(values, f, indent=2, sort_keys=True))
+    return atomic.write_file(path, lambda f: json.dump(values, f, indent=2, sort_keys=True),
+                             overwrite=True)
 
 
 def _save_model(model, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tfvae-", suffix=".keras", dir=directory)
-    os.close(fd)
-    _default_mode(tmp)
-    try:
-        model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic.write_with(path, lambda tmp: model.save(tmp, overwrite=True),
+                             overwrite=True, suffix=".keras")
 
 
 def load_model(path):

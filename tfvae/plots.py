@@ -20,13 +20,14 @@ count data) on a colour scale with a colour bar.
 import csv
 import math
 import os
-import tempfile
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from tfvae import atomic
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -476,28 +477,17 @@ def _check_path(path, overwrite):
 
 
 def _save(fig, path, overwrite):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tfvae-", dir=directory)
+    return atomic.write_file(path, lambda f: fig.savefig(f, format="png", dpi=_DPI),
+                             mode="wb", overwrite=overwrite)
+
+
+def _number(text):
+    # CSVLogger writes "NA" for a metric missing from an epoch (e.g. val_* on
+    # epochs without validation); a blank cell is a row cut short by a kill.
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=_DPI)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the target appeared meanwhile: no race, no clobber.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(
-                    f"{path} exists; pass overwrite=True to replace it.") from None
-            except OSError:  # filesystems without hard links
-                if os.path.exists(path):
-                    raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        return float(text)
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _read_history(history):
@@ -506,8 +496,7 @@ def _read_history(history):
             rows = list(csv.DictReader(f))
         if not rows:
             raise ValueError(f"The history file {os.fspath(history)} holds no epochs.")
-        columns = {key: [float(r[key]) if r[key] not in ("", None) else np.nan for r in rows]
-                   for key in rows[0]}
+        columns = {key: [_number(r[key]) for r in rows] for key in rows[0]}
         # CSVLogger numbers epochs from 0; plots count them from 1.
         epochs = (np.asarray(columns.pop("epoch")).astype(int) + 1 if "epoch" in columns
                   else np.arange(1, len(rows) + 1))

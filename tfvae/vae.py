@@ -347,6 +347,10 @@ class VAE(keras.Model):
                        name="validation_data")
         if not self.compiled:
             self.compile()
+        if isinstance(x, tf.data.Dataset):
+            # A dataset carries its own shuffling; Keras would warn that it
+            # ignores its default shuffle=True.
+            kwargs.setdefault("shuffle", False)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
