@@ -53,7 +53,9 @@ def test_help_lists_every_verb_and_flag(capsys):
     for flag in ("--data", "--architecture", "--latent-dim", "--likelihood", "--epochs",
                  "--batch-size", "--beta", "--warmup-epochs", "--strategy", "--binarization",
                  "--learning-rate", "--out", "--config", "--resume", "--quiet", "--verbose",
-                 "--seed", "--max-train-examples", "--overwrite"):
+                 "--seed", "--max-train-examples", "--overwrite", "--objective",
+                 "--num-samples", "--free-bits", "--warmup-schedule", "--precision",
+                 "--jit-compile", "--steps-per-execution"):
         assert flag in out
     # Every flag of every verb has help text.
     for action in cli.build_parser()._subparsers._group_actions[0].choices.values():
@@ -204,6 +206,54 @@ def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, cap
     assert model.data_shape == (64,) and model.latent_dim == 3
     assert json.loads((run / "metrics.json").read_text())["num_test_examples"] == 40
     assert not (run / "manifold.png").exists()  # drawn for 2-d latents only
+
+
+def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = run_main(["train", *TINY, "--epochs", "4", "--objective", "iwae",
+                             "--num-samples", "3", "--warmup-epochs", "4",
+                             "--warmup-schedule", "cyclical", "--free-bits", "0.25",
+                             "--steps-per-execution", "2", "--out", str(run), "--quiet"],
+                            capsys)
+    assert code == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert (config["objective"], config["num_samples"], config["warmup_schedule"],
+            config["free_bits"], config["steps_per_execution"]) == ("iwae", 3, "cyclical",
+                                                                   0.25, 2)
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    # 4 cycles of 1 epoch each, rising over the first half: beta restarts at 0
+    # every epoch, as a linear schedule (0, 0.25, 0.5, 0.75) would not.
+    assert [float(r["beta"]) for r in rows] == [0.0, 0.0, 0.0, 0.0]
+    assert "iwae" in rows[0] and all(math.isfinite(float(r["iwae"])) for r in rows)
+    model = keras.models.load_model(run / "model.keras")
+    assert model.objective == "iwae" and model.num_samples == 3
+    assert float(model.free_bits.numpy()) == 0.25
+
+
+def test_bfloat16_run_saves_and_loads(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = run_main(["train", *TINY, "--epochs", "1", "--precision", "mixed_bfloat16",
+                             "--out", str(run), "--quiet"], capsys)
+    assert code == 0, err
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    model = keras.models.load_model(run / "model.keras")
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.encoder.layers[-1].compute_dtype == "bfloat16"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["elbo"]) and metrics["elbo"] < 0
+
+
+def test_bad_values_of_the_objective_and_speed_flags(capsys):
+    for argv, pattern in ((["--objective", "wake-sleep"], r"wake-sleep"),
+                          (["--num-samples", "0"], r"--num-samples"),
+                          (["--free-bits", "-0.5"], r"--free-bits"),
+                          (["--warmup-schedule", "cosine"], r"cosine"),
+                          (["--precision", "float8"], r"float8"),
+                          (["--steps-per-execution", "0"], r"--steps-per-execution")):
+        assert_one_line_error(*run_main(["train", *argv], capsys)[::2], 2, pattern)
+    with pytest.raises(ValueError, match=r"jit_compile"):
+        run_config.resolve({"jit_compile": "yes"})
 
 
 # ---- resume after SIGKILL -----------------------------------------------------------

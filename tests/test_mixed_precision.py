@@ -41,8 +41,11 @@ def test_bfloat16_networks_float32_probabilities(policy, fashion_small, tmp_path
 
     path = str(tmp_path / "bf16.keras")
     vae.save(path)
+    # Loaded where the global policy is float32, the networks stay bfloat16.
+    keras.mixed_precision.set_global_policy("float32")
     loaded = keras.saving.load_model(path)
     assert loaded.dtype_policy.name == "mixed_bfloat16"
+    assert loaded.decoder.layers[0].compute_dtype == "bfloat16"
     np.testing.assert_array_equal(to_numpy(loaded.encode(x[:8]).mean()),
                                   to_numpy(vae.encode(x[:8]).mean()))
     z = np.zeros((3, 2), "float32")

@@ -18,7 +18,8 @@ import math
 import os
 import sys
 
-from tfvae.config import ARCHITECTURES, BINARIZATIONS, DEFAULTS, STRATEGIES
+from tfvae.config import (ARCHITECTURES, BINARIZATIONS, DEFAULTS, OBJECTIVES, PRECISIONS,
+                          STRATEGIES, WARMUP_SCHEDULES)
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "continuous_bernoulli")
 EXPORT_FORMATS = ("savedmodel", "tflite")
@@ -138,11 +139,33 @@ def build_parser():
     train.add_argument("--warmup-epochs", type=_nonneg_int, metavar="N",
                        help="anneal beta linearly from 0 over N epochs, 0 = off "
                             f"(default: {d['warmup_epochs']})")
+    train.add_argument("--warmup-schedule", choices=WARMUP_SCHEDULES,
+                       help="shape of the warm-up: linear, or cyclical (4 cycles, each rising "
+                            f"over its first half) (default: {d['warmup_schedule']})")
+    train.add_argument("--objective", choices=OBJECTIVES,
+                       help="train on the ELBO or on the IWAE bound with --num-samples "
+                            f"importance samples (default: {d['objective']})")
+    train.add_argument("--num-samples", type=_positive_int, metavar="K",
+                       help="samples of z per example in the training objective "
+                            f"(default: {d['num_samples']})")
+    train.add_argument("--free-bits", type=_float(0, strict=False), metavar="NATS",
+                       help="free-bits floor on each latent dimension's KL, 0 = off "
+                            f"(ELBO objective only) (default: {d['free_bits']})")
     train.add_argument("--binarization", choices=BINARIZATIONS,
                        help="binarize the data: once (static), every epoch (dynamic) or not "
                             f"(default: {d['binarization']})")
     train.add_argument("--strategy", choices=STRATEGIES,
                        help=f"tf.distribute strategy (default: {d['strategy']})")
+    train.add_argument("--precision", choices=PRECISIONS,
+                       help="Keras dtype policy of the networks; the likelihood, KL and "
+                            "ELBO stay float32. Mixed precision pays on GPUs/TPUs "
+                            f"(default: {d['precision']})")
+    train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                       help="compile the train step with XLA; measured slower on CPU "
+                            "(default: off)")
+    train.add_argument("--steps-per-execution", type=_positive_int, metavar="N",
+                       help="train steps per call into TensorFlow "
+                            f"(default: {d['steps_per_execution']})")
     train.add_argument("--seed", type=int, metavar="S",
                        help=f"seed for weights, sampling and shuffling (default: {d['seed']})")
     train.add_argument("--max-train-examples", type=_positive_int, metavar="N",

@@ -16,6 +16,8 @@ loss = −mean_x[E_q log p(x|z) − β·KL], the mean taken over the *global*
 batch so that data-parallel replicas take the same step as one device.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -107,11 +109,15 @@ class VAE(keras.Model):
         self.prior = priors_lib.get(prior)
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
-        self.encoder = encoder if encoder is not None else networks.build_encoder(
-            architecture, self.data_shape, self.hidden_units, self.filters)
-        self.decoder = decoder if decoder is not None else networks.build_decoder(
-            architecture, self.latent_dim, self.data_shape,
-            self.likelihood.num_params, self.hidden_units, self.filters)
+        # The built-in networks are rebuilt from arguments on load, when the
+        # global policy may differ: build them under the model's own policy so
+        # a mixed-precision model loads as mixed precision.
+        with _global_policy(self.dtype_policy):
+            self.encoder = encoder if encoder is not None else networks.build_encoder(
+                architecture, self.data_shape, self.hidden_units, self.filters)
+            self.decoder = decoder if decoder is not None else networks.build_decoder(
+                architecture, self.latent_dim, self.data_shape,
+                self.likelihood.num_params, self.hidden_units, self.filters)
         self.posterior_head = GaussianPosteriorHead(self.latent_dim, name="posterior_head")
         self.sampling = Sampling(seed=seed, name="sampling")
         if kl == "analytic" and not self.prior.has_analytic_kl:
@@ -406,6 +412,16 @@ class VAE(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+@contextlib.contextmanager
+def _global_policy(policy):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _check_shape(input_shape):
