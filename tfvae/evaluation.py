@@ -58,16 +58,24 @@ def _estimator(model, num_samples, chunk_size):
         log_px_z, log_pz, log_qz = model_ref().log_importance_weights(x, size, seed=seed)
         return tf.cast(tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0), tf.float64)
 
+    # autograph=False: the graph is written out (tf.while_loop) rather than
+    # converted. AutoGraph caches converted methods in a way that, in a long
+    # process, once handed this call the model's converted `elbo_terms`
+    # instead of `log_importance_weights` (a TypeError after 25 minutes of
+    # training); with nothing converted there is nothing to mix up.
     @tf.function(input_signature=[tf.TensorSpec((None,) + model.data_shape, tf.float32),
-                                  tf.TensorSpec((2,), tf.int32)], reduce_retracing=True)
+                                  tf.TensorSpec((2,), tf.int32)], reduce_retracing=True,
+                 autograph=False)
     def estimate(x, seed):
         # A running logsumexp over chunks of samples: memory stays at one
         # chunk however large K is.
-        total = tf.fill([tf.shape(x)[0]], tf.constant(-np.inf, tf.float64))
-        for i in tf.range(num_full):
+        def step(i, total):
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            total = tf.reduce_logsumexp(tf.stack([total, chunk_lse(x, chunk_seed, chunk_size)]),
-                                        axis=0)
+            chunk = chunk_lse(x, chunk_seed, chunk_size)
+            return i + 1, tf.reduce_logsumexp(tf.stack([total, chunk]), axis=0)
+
+        total = tf.fill([tf.shape(x)[0]], tf.constant(-np.inf, tf.float64))
+        _, total = tf.while_loop(lambda i, _: i < num_full, step, (tf.constant(0), total))
         if remainder:
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, num_full)
             total = tf.reduce_logsumexp(tf.stack([total, chunk_lse(x, chunk_seed, remainder)]),
