@@ -75,8 +75,7 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def write_json(path, payload):
-    atomic.write_file(path, lambda f: json.dump(payload, f, indent=2), mode="w",
-                      overwrite=True)
+    atomic.write_file(path, lambda f: json.dump(payload, f, indent=2), overwrite=True)
 
 
 def run(objective, k, train, test, dynamic, args, budget_s):

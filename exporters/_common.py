@@ -1,7 +1,8 @@
-"""Shared plumbing of the exporters: argument checks, signatures, atomic writes.
+"""Shared plumbing of the exporters: argument checks, signatures, metadata.
 
 Kept apart from `saved_model.py`/`tflite.py` so both formats check arguments,
-name tensors and publish files the same way.
+name tensors and describe artifacts the same way (files are published through
+`tfvae.atomic`).
 """
 
 import json
@@ -9,7 +10,6 @@ import os
 
 import numpy as np
 
-from tfvae import atomic
 
 PARTS = ("decoder", "encoder", "generator")
 SIGNATURE = "serving_default"
@@ -75,13 +75,6 @@ def file_size(path):
         return sum(os.path.getsize(os.path.join(root, name))
                    for root, _, names in os.walk(path) for name in names)
     return os.path.getsize(path)
-
-
-# One implementation of atomic, non-clobbering writes for all of tfvae.
-check_destination = atomic.check_destination
-staging_path = atomic.staging_path
-remove = atomic.remove
-publish = atomic.publish
 
 
 def write_json(path, data):

@@ -29,6 +29,7 @@ files there), so the directory stays one self-describing unit.
 import os
 
 from exporters import _common, parity
+from tfvae import atomic
 
 METADATA_NAME = "metadata.json"
 
@@ -122,8 +123,8 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
     if part == "generator":
         _common.check_generator(model, in_graph_sampling)
     path = os.fspath(path)
-    _common.check_destination(path, overwrite)
-    tmp = _common.staging_path(path, directory=True)
+    atomic.check_destination(path, overwrite)
+    tmp = atomic.staging_path(path, directory=True)
     try:
         write_saved_model(model, tmp, part, in_graph_sampling)
         figures = None
@@ -137,7 +138,7 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
         info = _common.metadata(model, part, "savedmodel", None, in_graph_sampling,
                                 figures, _common.file_size(tmp), path)
         _common.write_json(os.path.join(tmp, METADATA_NAME), info)
-        _common.publish(tmp, path, overwrite)
+        atomic.publish(tmp, path, overwrite)
     finally:
-        _common.remove(tmp)
+        atomic.remove(tmp)
     return info

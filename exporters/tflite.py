@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from exporters import _common, parity
+from tfvae import atomic
 from exporters.saved_model import write_saved_model
 
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
@@ -174,7 +175,7 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
         if in_graph_sampling and quantize == "int8":
             raise ValueError("quantize='int8' cannot calibrate an in-graph sampler; use "
                              "in_graph_sampling=False or quantize='dynamic'.")
-    _common.check_destination(path, overwrite)
+    atomic.check_destination(path, overwrite)
     data = _calibration_rows(calibration_data, CALIBRATION_SAMPLES)
     representative = representative_inputs(model, part, data) if quantize == "int8" else None
 
@@ -186,8 +187,8 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
             raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="
                                f"{quantize!r} (builtin ops only) failed: {e}") from e
 
-    tmp = _common.staging_path(path)
-    tmp_meta = _common.staging_path(metadata_path(path))
+    tmp = atomic.staging_path(path)
+    tmp_meta = atomic.staging_path(metadata_path(path))
     try:
         with open(tmp, "wb") as f:
             f.write(flatbuffer)
@@ -202,10 +203,10 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
         info = _common.metadata(model, part, "tflite", quantize, in_graph_sampling, figures,
                                 len(flatbuffer), path, {"tflite_ops": op_names(tmp)})
         _common.write_json(tmp_meta, info)
-        _common.check_destination(path, overwrite)
+        atomic.check_destination(path, overwrite)
         os.replace(tmp_meta, metadata_path(path))
         os.replace(tmp, path)
     finally:
-        _common.remove(tmp)
-        _common.remove(tmp_meta)
+        atomic.remove(tmp)
+        atomic.remove(tmp_meta)
     return info

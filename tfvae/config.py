@@ -286,18 +286,11 @@ def build_model(config, data_shape):
     """The `tfvae.VAE` a config describes, compiled with Adam."""
     from tfvae.vae import VAE
 
-    # The policy is global in Keras; it is set only while the layers are built,
-    # and they keep it (and save it) after it is restored.
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config["precision"])
-    try:
-        model = VAE(data_shape, config["latent_dim"], architecture=config["architecture"],
-                    likelihood=config["likelihood"], beta=config["beta"],
-                    hidden_units=tuple(config["hidden_units"]),
-                    filters=tuple(config["filters"]), seed=config["seed"],
-                    objective=config["objective"], num_samples=config["num_samples"])
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    model = VAE(data_shape, config["latent_dim"], architecture=config["architecture"],
+                likelihood=config["likelihood"], beta=config["beta"],
+                hidden_units=tuple(config["hidden_units"]), filters=tuple(config["filters"]),
+                seed=config["seed"], objective=config["objective"],
+                num_samples=config["num_samples"], dtype=config["precision"])
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
                   jit_compile=config["jit_compile"],

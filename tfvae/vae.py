@@ -105,21 +105,23 @@ class VAE(keras.Model):
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.filters = tuple(int(f) for f in filters)
         self.seed = seed
-        self.likelihood = likelihoods_lib.get(likelihood)
-        self.prior = priors_lib.get(prior)
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
-        # The built-in networks are rebuilt from arguments on load, when the
-        # global policy may differ: build them under the model's own policy so
-        # a mixed-precision model loads as mixed precision.
+        # Sub-layers made here (not passed in) take the model's own dtype
+        # policy, not the global one: `VAE(..., dtype="mixed_bfloat16")` works,
+        # and on load, when the global policy may differ, a mixed-precision
+        # model comes back mixed precision.
         with _global_policy(self.dtype_policy):
+            self.likelihood = likelihoods_lib.get(likelihood)
+            self.prior = priors_lib.get(prior)
             self.encoder = encoder if encoder is not None else networks.build_encoder(
                 architecture, self.data_shape, self.hidden_units, self.filters)
             self.decoder = decoder if decoder is not None else networks.build_decoder(
                 architecture, self.latent_dim, self.data_shape,
                 self.likelihood.num_params, self.hidden_units, self.filters)
-        self.posterior_head = GaussianPosteriorHead(self.latent_dim, name="posterior_head")
-        self.sampling = Sampling(seed=seed, name="sampling")
+            self.posterior_head = GaussianPosteriorHead(self.latent_dim,
+                                                        name="posterior_head")
+            self.sampling = Sampling(seed=seed, name="sampling")
         if kl == "analytic" and not self.prior.has_analytic_kl:
             raise ValueError(f"kl='analytic' needs a prior with a closed-form KL; "
                              f"{type(self.prior).__name__} has none. Use kl='mc' or 'auto'.")
