@@ -25,6 +25,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra -m "not slow" tests
 
+# The speed benchmarks, short settings (the README gives the full commands).
+# Uses Debian's Fashion-MNIST when installed (`make data`), else the embedded default.
+FASHION := $(wildcard /usr/share/datasets/fashion-mnist)
+bench: $(STAMP)
+	$(PY) benchmarks/train_throughput.py --quick $(if $(FASHION),--data $(FASHION))
+	$(PY) benchmarks/layer_kernels.py
+	$(PY) benchmarks/is_speed.py
+	$(PY) benchmarks/export.py
+
 # Optional: the full Fashion-MNIST from Debian (needs root and apt).
 data:
 	apt-get install -y dataset-fashion-mnist

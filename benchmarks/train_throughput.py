@@ -7,14 +7,15 @@ the embedded 4000-image default) for:
   * a plain Keras VAE written as the keras-io example (Sampling layer,
     train_step with summed BCE + analytic KL, numpy arrays into fit): the
     baseline;
-  * the tfvae conv VAE with the SAME layers: compile() defaults, cached
-    tf.data, steps_per_execution, XLA, mixed_bfloat16; and the tfvae mlp VAE;
+  * the tfvae conv VAE with the SAME layers: compile() defaults (whose
+    optimizer is tfvae.optimizers.FusedAdam), Keras' Adam, cached tf.data,
+    steps_per_execution, XLA, mixed_bfloat16; and the tfvae mlp VAE;
   * the kernel floor: forward + backward of the same layers alone (and with
-    the Adam update) in one compiled loop. Every training step on these
+    Keras' Adam or FusedAdam) in one compiled loop. Every training step on these
     layers runs at least their forward and backward ops, so with TF's
     kernels "forward+backward only" / baseline is the ceiling for any
-    speed-up on the same layers. The row with Adam is indicative, not a
-    bound: Keras' own fit loop can schedule the update better.
+    speed-up on the same layers. The rows with an optimizer are indicative,
+    not bounds: Keras' own fit loop can schedule the update better.
 
 Every configuration runs one epoch in turn, --rounds times, so a slow spell of
 a shared machine hits all alike; each reports its best epoch (and median).
@@ -171,18 +172,18 @@ def _timed(fn):
 
 ## The kernel floor: the same layers with nothing else
 
-def layer_floor(x, with_adam):
+def layer_floor(x, optimizer=None):
     """An epoch function that runs only forward + backward of the keras-io
-    layers (and, with `with_adam`, the Adam update) over `x` in one compiled
+    layers (and, with an `optimizer`, its update) over `x` in one compiled
     loop: no loss, no metrics, no input pipeline, no per-step Python. Every
     training step with these layers and TF's kernels runs at least the
-    forward and backward ops, so without Adam this bounds the speed-up any
-    implementation can reach."""
+    forward and backward ops, so without an optimizer this bounds the
+    speed-up any implementation can reach."""
     nets = keras_io_vae()
     encoder, decoder = nets.encoder, nets.decoder
     weights = encoder.trainable_weights + decoder.trainable_weights
-    optimizer = keras.optimizers.Adam()
-    optimizer.build(weights)
+    if optimizer is not None:
+        optimizer.build(weights)
     usable = len(x) // BATCH * BATCH
     batches = tf.constant(x[:usable, ..., None].reshape(-1, BATCH, 28, 28, 1))
 
@@ -197,7 +198,7 @@ def layer_floor(x, with_adam):
                 loss = (tf.reduce_sum(decoder(z)) + tf.reduce_sum(z_mean)
                         + tf.reduce_sum(z_log_var))
             grads = tape.gradient(loss, weights)
-            if with_adam:
+            if optimizer is not None:
                 optimizer.apply_gradients(zip(grads, weights))
             else:
                 # Consume the gradients so none is pruned from the graph.
@@ -206,6 +207,47 @@ def layer_floor(x, with_adam):
         return total
 
     return lambda: epoch().numpy(), usable
+
+
+## The optimizer update alone
+
+def update_ms(weights, optimizer, steps=100):
+    """A function that applies fixed gradients to `weights` `steps` times in
+    one compiled loop, so that only the optimizer's update is timed."""
+    optimizer.build(weights)
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.standard_normal(w.shape).astype("float32") * 1e-3)
+             for w in weights]
+
+    @tf.function
+    def run():
+        for _ in tf.range(steps):
+            optimizer.apply_gradients(zip(grads, weights))
+        return optimizer.iterations
+
+    return lambda: run().numpy()
+
+
+def optimizer_rows(rounds):
+    """ms per update of Keras' Adam and FusedAdam on copies of the conv and
+    mlp VAEs' weights, interleaved; best of `rounds`."""
+    rows = {}
+    for arch, kwargs in (("conv", {"hidden_units": (256,)}), ("mlp", {})):
+        runs = {}
+        for name, optimizer in (("keras Adam", keras.optimizers.Adam()),
+                                ("FusedAdam", tfvae.optimizers.FusedAdam())):
+            vae = tfvae.VAE((28, 28), LATENT, architecture=arch, seed=0, **kwargs)
+            runs[(arch, name)] = update_ms(vae.trainable_weights, optimizer)
+        for run in runs.values():
+            run()
+        times = {key: [] for key in runs}
+        for _ in range(rounds):
+            for key, run in runs.items():
+                times[key].append(_timed(run) * 1e3 / 100)
+        params = sum(int(np.prod(w.shape)) for w in vae.trainable_weights)
+        for key, v in times.items():
+            rows[key] = (min(v), params)
+    return rows
 
 
 ## Measurement
@@ -230,21 +272,24 @@ def interleaved(configs, rounds):
 
 
 def tfvae_conv(**compile_kwargs):
+    """tfvae's conv VAE with the keras-io layers, compiled with tfvae's
+    defaults (`tfvae.optimizers.FusedAdam`) unless told otherwise."""
     vae = tfvae.VAE((28, 28), LATENT, architecture="conv", hidden_units=(256,), seed=0)
-    vae.compile(optimizer=keras.optimizers.Adam(), **compile_kwargs)
+    vae.compile(**compile_kwargs)
     return vae
 
 
 def tfvae_conv_bf16(**compile_kwargs):
     vae = tfvae.VAE((28, 28), LATENT, architecture="conv", hidden_units=(256,), seed=0,
                     dtype="mixed_bfloat16")
-    vae.compile(optimizer=keras.optimizers.Adam(), **compile_kwargs)
+    vae.compile(**compile_kwargs)
     return vae
 
 
 BASELINE = "keras-io VAE, same layers (numpy into fit)"
 FLOOR = "same layers, forward+backward only"
 FLOOR_ADAM = "same layers, forward+backward+Adam"
+FLOOR_FUSED = "same layers, forward+backward+FusedAdam"
 
 
 def main():
@@ -265,16 +310,23 @@ def main():
     baseline = keras_io_vae()
     conv_flops = 6 * forward_macs(baseline)
     mlp = tfvae.VAE((28, 28), LATENT, architecture="mlp", seed=0)
-    mlp.compile(optimizer=keras.optimizers.Adam())
-    floor, floor_n = layer_floor(x, with_adam=False)
-    floor_adam, _ = layer_floor(x, with_adam=True)
+    mlp.compile()
+    mlp_adam = tfvae.VAE((28, 28), LATENT, architecture="mlp", seed=0)
+    mlp_adam.compile(optimizer=keras.optimizers.Adam())
+    floor, floor_n = layer_floor(x)
+    floor_adam, _ = layer_floor(x, keras.optimizers.Adam())
+    floor_fused, _ = layer_floor(x, tfvae.optimizers.FusedAdam())
 
     configs = {
         BASELINE: (fit_epoch(baseline, x[..., None], batch_size=BATCH), n, conv_flops),
         FLOOR: (floor, floor_n, conv_flops),
         FLOOR_ADAM: (floor_adam, floor_n, conv_flops),
+        FLOOR_FUSED: (floor_fused, floor_n, conv_flops),
         "tfvae conv, compile() defaults": (
             fit_epoch(tfvae_conv(), x, batch_size=BATCH), n, conv_flops),
+        "tfvae conv, keras.optimizers.Adam": (
+            fit_epoch(tfvae_conv(optimizer=keras.optimizers.Adam()), x, batch_size=BATCH), n,
+            conv_flops),
         "tfvae conv, tf.data cache+prefetch": (fit_epoch(tfvae_conv(), fast), n, conv_flops),
         "tfvae conv, tf.data cache+prefetch, spe=8": (
             fit_epoch(tfvae_conv(steps_per_execution=8), fast), n, conv_flops),
@@ -300,8 +352,11 @@ def main():
                                                         conv_flops),
             "tfvae mlp (512, 256)": (fit_epoch(mlp, x, batch_size=BATCH), n,
                                      6 * forward_macs(mlp)),
+            "tfvae mlp (512, 256), keras.optimizers.Adam": (
+                fit_epoch(mlp_adam, x, batch_size=BATCH), n, 6 * forward_macs(mlp)),
         })
     results = interleaved(configs, args.rounds)
+    updates = optimizer_rows(args.rounds)
 
     peak_np2, peak_tf2 = peak_flops()  # again: the machine may be shared
     peak_np, peak_tf = max(peak_np, peak_np2), max(peak_tf, peak_tf2)
@@ -320,6 +375,12 @@ def main():
         flops = configs[name][2]
         ratio = f"{best / base:9.2f}×" if "mlp" not in name else f"{'':10s}"
         print(f"{name:46s} {best:7.0f} ({median:6.0f}) {ratio} {100 * best * flops / peak:10.1f}%")
+    print("optimizer update alone (fixed gradients, compiled loop of 100), best ms per step:")
+    for arch in ("conv", "mlp"):
+        adam, params = updates[(arch, "keras Adam")]
+        fused, _ = updates[(arch, "FusedAdam")]
+        print(f"  {arch} ({params:,} weights): keras Adam {adam:.2f} ms, FusedAdam {fused:.2f} ms "
+              f"({adam / fused:.1f}× faster)")
     floor_rate = results[FLOOR][0]
     best_tfvae = max(v[0] for k, v in results.items()
                      if k.startswith("tfvae conv") and "bfloat16" not in k)

@@ -129,6 +129,41 @@ def mirrored_save_load(out):
     np.savez(out, **result)
 
 
+def mirrored_fused_adam(out):
+    """FusedAdam writes each replica's copy of a variable through its handle."""
+    _logical_cpus(2)
+    import keras
+
+    from tfvae import distribute
+    from tfvae.optimizers import FusedAdam
+
+    x, _ = _data(32)
+    keras.utils.set_random_seed(0)
+    single = _vae()
+    single.compile(optimizer=FusedAdam(1e-3))
+    initial = single.get_weights()
+    w0 = _trainable(single)
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = _vae()
+        mirrored.compile(optimizer=FusedAdam(1e-3))
+    mirrored.set_weights(initial)
+    _zero_noise(single)
+    with strategy.scope():
+        _zero_noise(mirrored)
+    for vae in (single, mirrored):
+        vae.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)  # 2 steps
+    result = {"replicas": strategy.num_replicas_in_sync, "num_weights": len(w0),
+              "optimizer": type(mirrored.optimizer).__name__}
+    for i, (w, a, b, v) in enumerate(zip(w0, _trainable(single), _trainable(mirrored),
+                                         mirrored.trainable_weights)):
+        result[f"initial_w{i}"] = w
+        result[f"single_w{i}"] = a
+        result[f"mirrored_w{i}"] = b
+        result[f"replicas_w{i}"] = np.stack([c.numpy() for c in v.value.values])
+    np.savez(out, **result)
+
+
 def multiworker(out):
     """One worker; TF_CONFIG (set by the test) says which."""
     import keras
@@ -154,4 +189,4 @@ def multiworker(out):
 if __name__ == "__main__":
     scenario, out = sys.argv[1], sys.argv[2]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
-     "multiworker": multiworker}[scenario](out)
+     "mirrored_fused_adam": mirrored_fused_adam, "multiworker": multiworker}[scenario](out)

@@ -63,6 +63,19 @@ def test_mirrored_matches_single_device(tmp_path):
             assert np.abs(r[f"mirrored_w{i}"] - doubled).max() > 1e-3
 
 
+
+def test_fused_adam_updates_every_replica_like_one_device(tmp_path):
+    r = _run("mirrored_fused_adam", tmp_path / "out.npz")
+    assert int(r["replicas"]) == 2 and str(r["optimizer"]) == "FusedAdam"
+    for i in range(int(r["num_weights"])):
+        replicas = r[f"replicas_w{i}"]
+        assert replicas.shape[0] == 2
+        np.testing.assert_array_equal(replicas[0], replicas[1])
+        np.testing.assert_array_equal(replicas[0], r[f"mirrored_w{i}"])
+        # Two Adam steps of lr 1e-3 move a weight by up to 2e-3.
+        assert np.abs(r[f"single_w{i}"] - r[f"initial_w{i}"]).max() > 1e-4
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=2e-6)
+
 def test_mirrored_training_save_load(tmp_path):
     r = _run("mirrored_save_load", tmp_path / "out.npz")
     assert str(r["loaded_type"]) == "VAE"

@@ -6,7 +6,7 @@ The path through a model reads x -> q(z|x) -> z -> p(x|z) -> ELBO; see
 
 __version__ = "0.1.0"
 
-from tfvae import layers, likelihoods, priors, networks  # noqa: E402,F401
+from tfvae import layers, likelihoods, optimizers, priors, networks  # noqa: E402,F401
 from tfvae.vae import VAE  # noqa: E402,F401
 
 

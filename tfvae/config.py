@@ -283,7 +283,8 @@ def read_run_config(run_dir):
 
 
 def build_model(config, data_shape):
-    """The `tfvae.VAE` a config describes, compiled with Adam."""
+    """The `tfvae.VAE` a config describes, compiled with (fused) Adam."""
+    from tfvae.optimizers import FusedAdam
     from tfvae.vae import VAE
 
     model = VAE(data_shape, config["latent_dim"], architecture=config["architecture"],
@@ -292,7 +293,7 @@ def build_model(config, data_shape):
                 seed=config["seed"], objective=config["objective"],
                 num_samples=config["num_samples"], dtype=config["precision"])
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+    model.compile(optimizer=FusedAdam(config["learning_rate"]),
                   jit_compile=config["jit_compile"],
                   steps_per_execution=config["steps_per_execution"])
     return model

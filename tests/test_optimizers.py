@@ -1,0 +1,139 @@
+"""tfvae.optimizers.FusedAdam is Keras' Adam, one kernel per variable.
+
+The reference is `keras.optimizers.Adam` itself, fed the same fixed sequence
+of gradients (no training loop whose feedback would amplify float rounding),
+and Adam's closed form for the first step.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfvae
+from tfvae.optimizers import FusedAdam
+
+
+def _updates(optimizer, initial, gradients):
+    """Weights after applying `gradients` (a list of lists of arrays) in turn."""
+    weights = [keras.Variable(w) for w in initial]
+    optimizer.build(weights)
+    step = tf.function(lambda grads: optimizer.apply_gradients(zip(grads, weights)))
+    for grads in gradients:
+        step([tf.constant(g) for g in grads])
+    return [w.numpy() for w in weights], optimizer
+
+
+def _problem(seed=0, steps=10):
+    rng = np.random.default_rng(seed)
+    shapes = [(7, 5), (5,), (3, 3, 2, 4)]
+    initial = [rng.standard_normal(s).astype("float32") for s in shapes]
+    # Gradients over six orders of magnitude, some exactly zero.
+    gradients = [[(rng.standard_normal(s) * 10.0 ** rng.integers(-4, 2, s)
+                   * (rng.random(s) > 0.1)).astype("float32") for s in shapes]
+                 for _ in range(steps)]
+    return initial, gradients
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+    {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 1.0},
+    {"learning_rate": 0.01, "amsgrad": True},
+])
+def test_same_weights_as_keras_adam(kwargs):
+    initial, gradients = _problem()
+    expected, reference = _updates(keras.optimizers.Adam(**kwargs), initial, gradients)
+    got, fused = _updates(FusedAdam(**kwargs), initial, gradients)
+    for e, g, w0 in zip(expected, got, initial):
+        assert np.abs(e - w0).max() > 1e-3  # the weights did move
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    # The slots are Keras Adam's, with the same values. The kernel computes
+    # 1 − β₂ in float32 (1 − 0.999f = 0.00099998713), Keras in Python
+    # (0.001): v differs by up to 1.3e-5 relative.
+    for a, b in zip(reference.variables, fused.variables):
+        kind = a.path.split("/")[-1].rsplit("_", 1)[-1]  # iteration, momentum, ...
+        assert kind == b.path.split("/")[-1].rsplit("_", 1)[-1]
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=3e-5, atol=1e-7)
+
+
+def test_first_step_is_adams_closed_form():
+    # m = (1 − β₁)g, v = (1 − β₂)g², step = lr·√(1 − β₂)/(1 − β₁) · m/(√v + ε).
+    g = np.array([3.0, -2e-3, 0.0, 5e-8], "float32")
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-7
+    (got,), _ = _updates(FusedAdam(lr, beta_1=b1, beta_2=b2, epsilon=eps), [np.zeros(4, "float32")],
+                         [[g]])
+    # 1 − β in float32, as the kernel computes it; the rest in float64.
+    c1, c2 = (float(np.float32(1) - np.float32(b)) for b in (b1, b2))
+    m, v = c1 * g.astype("float64"), c2 * g.astype("float64") ** 2
+    expected = -lr * np.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_sparse_gradients_use_keras_update():
+    table = np.arange(12, dtype="float32").reshape(4, 3)
+    results = []
+    for optimizer in (keras.optimizers.Adam(0.1), FusedAdam(0.1)):
+        weights = keras.Variable(table)
+        optimizer.build([weights])
+        grad = tf.IndexedSlices(tf.ones((2, 3)), tf.constant([0, 2]), tf.constant([4, 3]))
+        optimizer.apply_gradients([(grad, weights)])
+        results.append(weights.numpy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
+    np.testing.assert_array_equal(results[1][[1, 3]], table[[1, 3]])
+
+
+def test_config_round_trip_and_registered_name():
+    optimizer = FusedAdam(learning_rate=3e-4, beta_1=0.8, epsilon=1e-6, amsgrad=True)
+    config = optimizer.get_config()
+    assert FusedAdam.from_config(config).get_config() == config
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(restored) is FusedAdam
+    assert restored.get_config() == config
+
+
+def test_vae_default_optimizer_trains_saves_and_restores(tmp_path, fashion_small):
+    x = fashion_small["x_train"][:128]
+    vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0)
+    vae.compile()
+    assert type(vae.optimizer) is FusedAdam
+    history = vae.fit(x, batch_size=32, epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    path = tmp_path / "vae.keras"
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.optimizer) is FusedAdam
+    assert int(loaded.optimizer.iterations.numpy()) == 8
+    for a, b in zip(vae.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(b.numpy(), a.numpy())
+    # Training goes on from the restored step count and slots.
+    loaded.fit(x[:32], batch_size=32, epochs=1, verbose=0)
+    assert int(loaded.optimizer.iterations.numpy()) == 9
+
+
+def test_mixed_float16_loss_scaling_wraps_the_fused_update(fashion_small):
+    x = fashion_small["x_train"][:64]
+    vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0,
+                    dtype="mixed_float16")
+    vae.compile()
+    assert isinstance(vae.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert type(vae.optimizer.inner_optimizer) is FusedAdam
+    before = [w.numpy() for w in vae.trainable_weights]
+    history = vae.fit(x, batch_size=32, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [w.numpy() for w in vae.trainable_weights]
+    assert all(np.isfinite(w).all() for w in after)
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before))
+
+
+def test_fused_update_compiles_with_xla(fashion_small):
+    # TPUs run through XLA, which has its own ResourceApplyAdam kernel.
+    x = fashion_small["x_train"][:64]
+    vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0)
+    vae.compile(jit_compile=True)
+    before = [w.numpy() for w in vae.trainable_weights]
+    vae.fit(x, batch_size=32, epochs=1, verbose=0)
+    after = [w.numpy() for w in vae.trainable_weights]
+    assert all(np.isfinite(w).all() for w in after)
+    assert all(np.abs(a - b).max() > 0 for a, b in zip(after, before))
