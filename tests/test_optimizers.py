@@ -40,6 +40,7 @@ def _problem(seed=0, steps=10):
     {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
     {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 1.0},
     {"learning_rate": 0.01, "amsgrad": True},
+    {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "use_ema": True},
 ])
 def test_same_weights_as_keras_adam(kwargs):
     initial, gradients = _problem()
