@@ -101,7 +101,8 @@ def main():
                      _best_ms(backward, args.repeats), 2 * backward_macs))
     total = sum(r[1] + r[3] for r in rows)
     print(f"TF {tf.__version__}, batch {BATCH}, {os.cpu_count()} CPUs, best of {args.repeats}")
-    print(f"{'layer':42s} {'fwd ms':>7s} {'GFLOP/s':>8s} {'bwd ms':>7s} {'GFLOP/s':>8s} {'share':>6s}")
+    print(f"{'layer':42s} {'fwd ms':>7s} {'GFLOP/s':>8s} {'bwd ms':>7s} {'GFLOP/s':>8s} "
+          f"{'share':>6s}")
     for name, f_ms, f_flops, b_ms, b_flops in rows:
         print(f"{name:42s} {f_ms:7.2f} {f_flops / f_ms / 1e6:8.1f} {b_ms:7.2f} "
               f"{b_flops / b_ms / 1e6:8.1f} {100 * (f_ms + b_ms) / total:5.1f}%")

@@ -211,7 +211,9 @@ def layer_floor(x, optimizer=None):
 
 ## The optimizer update alone
 
-def update_ms(weights, optimizer, steps=100):
+UPDATE_STEPS = 100
+
+def update_loop(weights, optimizer, steps=UPDATE_STEPS):
     """A function that applies fixed gradients to `weights` `steps` times in
     one compiled loop, so that only the optimizer's update is timed."""
     optimizer.build(weights)
@@ -229,25 +231,18 @@ def update_ms(weights, optimizer, steps=100):
 
 
 def optimizer_rows(rounds):
-    """ms per update of Keras' Adam and FusedAdam on copies of the conv and
-    mlp VAEs' weights, interleaved; best of `rounds`."""
-    rows = {}
+    """Best ms per update of Keras' Adam and FusedAdam on copies of the conv
+    and mlp VAEs' weights, interleaved, and each model's number of weights."""
+    configs, params = {}, {}
     for arch, kwargs in (("conv", {"hidden_units": (256,)}), ("mlp", {})):
-        runs = {}
         for name, optimizer in (("keras Adam", keras.optimizers.Adam()),
                                 ("FusedAdam", tfvae.optimizers.FusedAdam())):
             vae = tfvae.VAE((28, 28), LATENT, architecture=arch, seed=0, **kwargs)
-            runs[(arch, name)] = update_ms(vae.trainable_weights, optimizer)
-        for run in runs.values():
-            run()
-        times = {key: [] for key in runs}
-        for _ in range(rounds):
-            for key, run in runs.items():
-                times[key].append(_timed(run) * 1e3 / 100)
-        params = sum(int(np.prod(w.shape)) for w in vae.trainable_weights)
-        for key, v in times.items():
-            rows[key] = (min(v), params)
-    return rows
+            configs[(arch, name)] = (update_loop(vae.trainable_weights, optimizer),
+                                     UPDATE_STEPS, None)
+        params[arch] = sum(int(np.prod(w.shape)) for w in vae.trainable_weights)
+    rates = interleaved(configs, rounds)
+    return {key: (1e3 / best, params[key[0]]) for key, (best, _) in rates.items()}
 
 
 ## Measurement
@@ -271,17 +266,11 @@ def interleaved(configs, rounds):
     return {name: (max(v), float(np.median(v))) for name, v in times.items()}
 
 
-def tfvae_conv(**compile_kwargs):
+def tfvae_conv(dtype=None, **compile_kwargs):
     """tfvae's conv VAE with the keras-io layers, compiled with tfvae's
     defaults (`tfvae.optimizers.FusedAdam`) unless told otherwise."""
-    vae = tfvae.VAE((28, 28), LATENT, architecture="conv", hidden_units=(256,), seed=0)
-    vae.compile(**compile_kwargs)
-    return vae
-
-
-def tfvae_conv_bf16(**compile_kwargs):
     vae = tfvae.VAE((28, 28), LATENT, architecture="conv", hidden_units=(256,), seed=0,
-                    dtype="mixed_bfloat16")
+                    dtype=dtype)
     vae.compile(**compile_kwargs)
     return vae
 
@@ -331,7 +320,7 @@ def main():
         "tfvae conv, tf.data cache+prefetch, spe=8": (
             fit_epoch(tfvae_conv(steps_per_execution=8), fast), n, conv_flops),
         "tfvae conv, mixed_bfloat16 + tf.data + spe=8": (
-            fit_epoch(tfvae_conv_bf16(steps_per_execution=8), fast), n, conv_flops),
+            fit_epoch(tfvae_conv("mixed_bfloat16", steps_per_execution=8), fast), n, conv_flops),
     }
     if not args.quick:
         configs.update({
@@ -347,7 +336,7 @@ def main():
                 fit_epoch(tfvae_conv(jit_compile=True, steps_per_execution=32), x,
                           batch_size=BATCH), n, conv_flops),
             "tfvae conv, mixed_bfloat16": (
-                fit_epoch(tfvae_conv_bf16(), x, batch_size=BATCH), n, conv_flops),
+                fit_epoch(tfvae_conv("mixed_bfloat16"), x, batch_size=BATCH), n, conv_flops),
             "tfvae conv, tf.data, no cache/prefetch": (fit_epoch(tfvae_conv(), plain), n,
                                                         conv_flops),
             "tfvae mlp (512, 256)": (fit_epoch(mlp, x, batch_size=BATCH), n,

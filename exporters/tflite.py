@@ -26,8 +26,8 @@ import os
 import numpy as np
 
 from exporters import _common, parity
-from tfvae import atomic
 from exporters.saved_model import write_saved_model
+from tfvae import atomic
 
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200

@@ -63,8 +63,8 @@ def test_first_step_is_adams_closed_form():
     # m = (1 − β₁)g, v = (1 − β₂)g², step = lr·√(1 − β₂)/(1 − β₁) · m/(√v + ε).
     g = np.array([3.0, -2e-3, 0.0, 5e-8], "float32")
     lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-7
-    (got,), _ = _updates(FusedAdam(lr, beta_1=b1, beta_2=b2, epsilon=eps), [np.zeros(4, "float32")],
-                         [[g]])
+    optimizer = FusedAdam(lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    (got,), _ = _updates(optimizer, [np.zeros(4, "float32")], [[g]])
     # 1 − β in float32, as the kernel computes it; the rest in float64.
     c1, c2 = (float(np.float32(1) - np.float32(b)) for b in (b1, b2))
     m, v = c1 * g.astype("float64"), c2 * g.astype("float64") ** 2
