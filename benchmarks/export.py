@@ -113,7 +113,7 @@ def main(argv=None):
 
     # Held-out −ELBO with one fixed z ~ q(z|x) per test example, shared by all decoders.
     posterior = model.encode(x_test)
-    z = np.asarray(posterior.sample(seed=args.seed), dtype="float32")
+    z = np.asarray(posterior.sample(seed=tfvae.layers.stateless_seed(args.seed)), dtype="float32")
     prior = model.prior.distribution()
     kl = np.asarray(posterior.kl_divergence(prior) if model.kl_mode == "analytic"
                     else posterior.log_prob(z) - prior.log_prob(z), dtype="float64")

@@ -101,7 +101,10 @@ def sample_inputs(model, part, batch_size, seed=0, in_graph_sampling=False, data
         if in_graph_sampling:
             return {"num_samples": np.asarray(batch_size, dtype="int32")}
         return {"eps": rng.standard_normal((batch_size, model.latent_dim)).astype("float32")}
-    z = model.prior.distribution().sample(batch_size, seed=int(rng.integers(2**31)))
+    from tfvae.layers import stateless_seed
+
+    z = model.prior.distribution().sample(batch_size,
+                                          seed=stateless_seed(int(rng.integers(2**31))))
     return {"z": np.asarray(z, dtype="float32")}
 
 

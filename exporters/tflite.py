@@ -28,6 +28,7 @@ import numpy as np
 from exporters import _common, parity
 from exporters.saved_model import write_saved_model
 from tfvae import atomic
+from tfvae.layers import stateless_seed
 
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200
@@ -76,11 +77,15 @@ def representative_inputs(model, part, calibration_data=None, seed=0,
             raise ValueError("quantize='int8' for part='encoder' needs calibration_data "
                              "(examples x shaped like the model's input).")
         return [{"x": row[None]} for row in calibration_data]
-    latents = [np.asarray(model.prior.distribution().sample(num_samples, seed=seed),
+    import tensorflow as tf
+
+    prior_seed, posterior_seed = tf.random.experimental.stateless_split(
+        stateless_seed(seed), 2)
+    latents = [np.asarray(model.prior.distribution().sample(num_samples, seed=prior_seed),
                           dtype="float32")]
     if calibration_data is not None:
         # The aggregate posterior: where the decoder's inputs fall on real data.
-        latents.append(np.asarray(model.encode(calibration_data).sample(seed=seed + 1),
+        latents.append(np.asarray(model.encode(calibration_data).sample(seed=posterior_seed),
                                   dtype="float32"))
     name = "eps" if part == "generator" else "z"
     return [{name: row[None]} for row in np.concatenate(latents)]

@@ -44,12 +44,12 @@ def _vae(learning_rate=LEARNING_RATE):
 
 
 def _zero_noise(vae):
-    """Makes the sampling layer return z = μ (ε = 0): the loss becomes deterministic.
+    """Makes the sampling layer draw ε = 0 (z = μ): the loss becomes deterministic.
 
-    Only this instance's `call` is replaced (a built Keras model accepts no
+    Only this instance's `noise` is replaced (a built Keras model accepts no
     new sub-layers); every other code path of the step is the library's.
     """
-    vae.sampling.call = lambda inputs: inputs[0]
+    vae.sampling.noise = lambda shape, dtype="float32": tf.zeros(shape, dtype)
     vae.make_test_function(force=True)  # drop the function traced with the noise
 
 
@@ -164,33 +164,169 @@ def mirrored_fused_adam(out):
     np.savez(out, **result)
 
 
-def multiworker(out):
-    """One worker; TF_CONFIG (set by the test) says which."""
+def _per_replica(strategy, values):
+    """A per-replica result as one array stacked over this process's replicas."""
+    return np.stack([np.asarray(v) for v in strategy.experimental_local_results(values)])
+
+
+def mirrored_noise(out):
+    """ε drawn by each replica in one `strategy.run`, for two models of the same seed."""
+    _logical_cpus(2)
     import keras
 
     from tfvae import distribute
 
+    strategy = distribute.get_strategy("mirrored")
+    x, _ = _data(4)
+    result = {"replicas": strategy.num_replicas_in_sync}
+    for run in ("first", "second"):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            vae = _vae()
+            vae.build()
+
+        def replica_step():
+            loc, scale = tf.zeros((4000,)), tf.ones((4000,))
+            reconstruction, _ = vae.elbo_terms(x, training=True)
+            log_px_z, _, _ = vae.log_importance_weights(x, 3)
+            return vae.sampling([loc, scale]), reconstruction, log_px_z
+
+        step = tf.function(lambda: strategy.run(replica_step))
+        for call in ("call1", "call2"):
+            for name, value in zip(("eps", "reconstruction", "log_px_z"), step()):
+                result[f"{run}_{call}_{name}"] = _per_replica(strategy, value)
+    np.savez(out, **result)
+
+
+def mirrored_uneven_batch(out):
+    """11 examples in batches of 6 on 2 replicas: 3 + 3, then 3 + 2; ε = 0, SGD.
+
+    Keras averages the first batch across replicas to build the model, which
+    fails on unequal shapes (keras-team/keras#19246), so the uneven batch is
+    the last one, as in an epoch whose size the batch does not divide.
+    """
+    _logical_cpus(2)
+    import keras
+
+    from tfvae import distribute
+
+    x, _ = _data(11)
+    keras.utils.set_random_seed(0)
+    single = _vae()
+    initial = single.get_weights()
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = _vae()
+    mirrored.set_weights(initial)
+    _zero_noise(single)
+    with strategy.scope():
+        _zero_noise(mirrored)
+    batches = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(x).batch(6))
+    result = {"replicas": strategy.num_replicas_in_sync,
+              "num_weights": len(single.trainable_weights),
+              "replica_batch_sizes": [[int(v.shape[0]) for v in
+                                       strategy.experimental_local_results(batch)]
+                                      for batch in batches]}
+    # The reference on one device: w ← w − lr·∇ mean(loss over the batch), by hand.
+    for i, w in enumerate(_trainable(single)):
+        result[f"initial_w{i}"] = w
+    for step, batch in enumerate((x[:6], x[6:])):
+        with tf.GradientTape() as tape:
+            reconstruction, kl = single.elbo_terms(batch, training=True)
+            loss = tf.reduce_mean(kl - reconstruction)
+        grads = tape.gradient(loss, single.trainable_weights)
+        for v, g in zip(single.trainable_weights, grads):
+            v.assign_sub(LEARNING_RATE * g)
+        for i, w in enumerate(_trainable(single)):
+            result[f"reference{step}_w{i}"] = w
+    single.set_weights(initial)
+    for tag, vae in (("single", single), ("mirrored", mirrored)):
+        vae.fit(x, batch_size=6, epochs=1, shuffle=False, verbose=0)
+        for i, w in enumerate(_trainable(vae)):
+            result[f"{tag}_w{i}"] = w
+    np.savez(out, **result)
+
+
+MULTIWORKER_PER_REPLICA_BATCH = 16
+MULTIWORKER_EPOCHS = 2
+
+
+def _multiworker_models(strategy):
+    """An SGD model (the exact comparison) and a FusedAdam one, built alike
+    on every worker and on the one-device reference."""
+    import keras
+
     from tfvae.optimizers import FusedAdam
 
-    strategy = distribute.get_strategy("multiworker")
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        vae = _vae()
+        # Eight steps of 0.1 diverge; 0.01 still moves weights by up to ~0.04.
+        sgd = _vae(learning_rate=0.01)
         # The default optimizer, whose fused update writes each worker's copy.
-        vae.compile(optimizer=FusedAdam(1e-3))
-    initial = _trainable(vae)
-    x, _ = _data(128)
-    data = distribute.distributed_dataset(x, 16, strategy, seed=0)
-    history = vae.fit(data, epochs=2, verbose=0)
+        adam = _vae()
+        adam.compile(optimizer=FusedAdam(1e-3))
+    return {"sgd": sgd, "adam": adam}
+
+
+def multiworker(out):
+    """One worker; TF_CONFIG (set by the test) says which."""
+    from tfvae import distribute
+
+    strategy = distribute.get_strategy("multiworker")
+    models = _multiworker_models(strategy)
+    # This worker's replica draws ε: it must differ from the other worker's.
+    noise = tf.function(lambda: strategy.run(
+        lambda: models["sgd"].sampling([tf.zeros((2000,)), tf.ones((2000,))])))()
     result = {"replicas": strategy.num_replicas_in_sync,
-              "loss": np.array(history.history["loss"])}
-    for i, (w0, w) in enumerate(zip(initial, _trainable(vae))):
-        result[f"initial_w{i}"] = w0
-        result[f"w{i}"] = w
+              "eps": _per_replica(strategy, noise)}
+    x, _ = _data(128)
+    for tag, vae in models.items():
+        with strategy.scope():
+            _zero_noise(vae)
+        for i, w in enumerate(vae.get_weights()):
+            result[f"{tag}_initial_all{i}"] = w
+        data = distribute.distributed_dataset(x, MULTIWORKER_PER_REPLICA_BATCH, strategy,
+                                              shuffle=False)
+        history = vae.fit(data, epochs=MULTIWORKER_EPOCHS, verbose=0)
+        result[f"{tag}_loss"] = np.array(history.history["loss"])
+        for i, w in enumerate(_trainable(vae)):
+            result[f"{tag}_w{i}"] = w
+    np.savez(out, **result)
+
+
+def multiworker_reference(out, worker_out):
+    """The multi-worker training on one device: the same initial weights and
+    the same global batches (per-replica batch × 2 workers, in order).
+
+    Unshuffled on both sides: under a strategy Keras draws one batch to build
+    the model before training, which moves a reshuffling dataset on to its
+    next order, so a shuffled run on one device would see other batches.
+    """
+    from tfvae import distribute
+
+    strategy = tf.distribute.get_strategy()
+    models = _multiworker_models(strategy)
+    worker = np.load(worker_out)
+    x, _ = _data(128)
+    result = {}
+    for tag, vae in models.items():
+        vae.set_weights([worker[f"{tag}_initial_all{i}"]
+                         for i in range(len(vae.get_weights()))])
+        result.update({f"{tag}_initial_w{i}": w for i, w in enumerate(_trainable(vae))})
+        _zero_noise(vae)
+        data = distribute.distributed_dataset(x, 2 * MULTIWORKER_PER_REPLICA_BATCH, strategy,
+                                              shuffle=False)
+        history = vae.fit(data, epochs=MULTIWORKER_EPOCHS, verbose=0)
+        result[f"{tag}_loss"] = np.array(history.history["loss"])
+        for i, w in enumerate(_trainable(vae)):
+            result[f"{tag}_w{i}"] = w
     np.savez(out, **result)
 
 
 if __name__ == "__main__":
-    scenario, out = sys.argv[1], sys.argv[2]
+    scenario, *paths = sys.argv[1:]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
-     "mirrored_fused_adam": mirrored_fused_adam, "multiworker": multiworker}[scenario](out)
+     "mirrored_fused_adam": mirrored_fused_adam, "mirrored_noise": mirrored_noise,
+     "mirrored_uneven_batch": mirrored_uneven_batch, "multiworker": multiworker,
+     "multiworker_reference": multiworker_reference}[scenario](*paths)

@@ -38,6 +38,19 @@ def test_sampling_is_reproducible_with_a_seed_and_varies_between_calls():
     assert not np.array_equal(first_a, a([loc, scale]).numpy())
 
 
+def test_sampling_call_is_loc_plus_scale_times_its_noise():
+    loc = tf.constant([[0.5, -1.0, 2.0], [1.0, 0.0, -3.0]])
+    scale = tf.constant([[1.0, 0.5, 2.0], [0.1, 3.0, 1.0]])
+    a, b, c = Sampling(seed=4), Sampling(seed=4), Sampling(seed=4)
+    z = a([loc, scale]).numpy()
+    epsilon = b.noise((2, 3)).numpy()  # the same first draw, asked for directly
+    np.testing.assert_allclose(z, loc.numpy() + scale.numpy() * epsilon, rtol=1e-6)
+    z_again, returned = c([loc, scale], return_noise=True)
+    np.testing.assert_array_equal(z_again.numpy(), z)
+    np.testing.assert_array_equal(returned.numpy(), epsilon)
+    assert c.compute_output_shape(((2, 3), (2, 3)), return_noise=True) == ((2, 3), (2, 3))
+
+
 def test_sampling_config_round_trip():
     clone = assert_config_round_trip(Sampling(seed=11))
     assert clone.seed == 11

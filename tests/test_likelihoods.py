@@ -43,17 +43,40 @@ def test_gaussian_learned_scale_starts_at_scale_and_gets_gradients():
     assert grad is not None and np.all(grad.numpy() > 0)  # far data: widen σ
 
 
-def test_continuous_bernoulli_mean_matches_tfp_and_numerical_integral():
-    logits = tf.constant([-3.0, -0.5, -1e-4, 0.0, 2e-3, 1.0, 4.0])
-    ours = keras.ops.convert_to_numpy(likelihoods.ContinuousBernoulli().mean(logits))
-    grid = np.linspace(0, 1, 200_001, dtype="float64")[1:-1]
-    for logit, mean in zip(logits.numpy(), ours):
-        density = np.exp(tfd.ContinuousBernoulli(logits=np.float64(logit)).log_prob(grid).numpy())
-        integral = np.trapezoid(grid * density, grid) / np.trapezoid(density, grid)
-        assert mean == pytest.approx(integral, abs=1e-4), logit
-    away = np.abs(logits.numpy()) > 0.1
-    np.testing.assert_allclose(
-        ours[away], tfd.ContinuousBernoulli(logits=logits).mean().numpy()[away], rtol=1e-4)
+# Near l = 0 (λ ≈ ½) the normaliser 2 atanh(1 − 2λ)/(1 − 2λ) is 0/0 and TFP
+# switches to a Taylor series for λ in (0.499, 0.501), i.e. |l| < 0.004: logits
+# on both sides of that switch, and large |l|, where the mass piles up at an end.
+CB_LOGITS = (-50.0, -20.0, -10.0, -3.0, -0.5, -4.1e-3, -1e-4, 0.0, 2e-3, 4.1e-3,
+             1.0, 4.0, 10.0, 20.0, 50.0)
+# Spacing 2.5e-6: the trapezoid rule's error is below 2e-9 even for e^{-50x}.
+CB_GRID = np.linspace(0.0, 1.0, 400_001)
+
+
+def _continuous_bernoulli_density(logit):
+    dist = likelihoods.ContinuousBernoulli().distribution(tf.constant(logit, "float32"))
+    return np.exp(dist.log_prob(CB_GRID.astype("float32")).numpy().astype("float64"))
+
+
+@pytest.mark.parametrize("logit", CB_LOGITS)
+def test_continuous_bernoulli_density_integrates_to_one(logit):
+    # Not divided by its own integral: a wrong normaliser shows here. The
+    # float32 log-density (|log p| <= 50 on this grid) is rounded by ~3e-6 at
+    # worst, so the integral is 1 within 1e-5.
+    integral = np.trapezoid(_continuous_bernoulli_density(logit), CB_GRID)
+    assert integral == pytest.approx(1.0, abs=1e-5)
+
+
+# |l| ≥ 20 saturates σ(l) to 0 or 1 in float32: the mean must still be ~1/|l|
+# from the edge there.
+@pytest.mark.parametrize("logit", CB_LOGITS)
+def test_continuous_bernoulli_mean_is_the_integral_of_x_times_density(logit):
+    mean = keras.ops.convert_to_numpy(
+        likelihoods.ContinuousBernoulli().mean(tf.constant([logit], "float32")))[0]
+    expected = np.trapezoid(CB_GRID * _continuous_bernoulli_density(logit), CB_GRID)
+    assert mean == pytest.approx(expected, abs=1e-5)
+    if 0.1 < abs(logit) <= 10:
+        assert mean == pytest.approx(
+            tfd.ContinuousBernoulli(logits=np.float32(logit)).mean().numpy(), rel=1e-4)
 
 
 @pytest.mark.parametrize("name,cls", [("bernoulli", likelihoods.Bernoulli),

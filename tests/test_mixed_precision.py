@@ -1,12 +1,17 @@
 """Mixed precision: the networks compute in bfloat16/float16 while every
-probabilistic quantity (posterior parameters, log-likelihood, KL, ELBO) stays
-float32, training is finite, and the model saves and loads."""
+probabilistic quantity (posterior parameters, the decoder's likelihood
+parameters, log-likelihood, KL, ELBO) stays float32, training is finite,
+and the model saves and loads."""
 
 import keras
+import ml_dtypes
 import numpy as np
 import pytest
+import tensorflow_probability as tfp
 
 from tests.helpers import small_vae, to_numpy
+
+tfd = tfp.distributions
 
 
 @pytest.fixture
@@ -22,13 +27,17 @@ def policy(request):
 def test_bfloat16_networks_float32_probabilities(policy, fashion_small, tmp_path):
     x = fashion_small["x_train"][:512]
     vae = small_vae(kl="analytic", seed=0)
-    dense = [l for l in vae.encoder.layers + vae.decoder.layers
+    # Every Dense computes in bfloat16 except the decoder's output layer.
+    dense = [l for l in vae.encoder.layers + vae.decoder.layers[:-2]
              if isinstance(l, keras.layers.Dense)]
     assert dense and all(l.compute_dtype == "bfloat16" for l in dense)
     assert all(l.variable_dtype == "float32" for l in dense)
     assert vae.encoder(x[:4]).dtype == "bfloat16"
     q = vae.encode(x[:4])
     assert q.mean().dtype == "float32" and q.stddev().dtype == "float32"
+    # The posterior head computes in float32, not in bfloat16 and then cast.
+    loc = to_numpy(q.mean())
+    assert np.mean(loc != loc.astype(ml_dtypes.bfloat16).astype(np.float32)) > 0.5
     log_px = vae.decode(q.sample(seed=0)).log_prob(x[:4])
     assert log_px.dtype == "float32" and log_px.shape == (4,)
     reconstruction, kl = vae.elbo_terms(x[:4])
@@ -67,3 +76,86 @@ def test_float16_uses_loss_scaling(policy, fashion_small):
     after = [to_numpy(w) for w in vae.trainable_weights]
     assert all(np.all(np.isfinite(w)) for w in after)
     assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before))
+
+
+def _mixed_model(policy, how, **kwargs):
+    """A VAE under a mixed policy, set globally or through the model's own `dtype`."""
+    if how == "global":
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            return small_vae(**kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    return small_vae(dtype=policy, **kwargs)
+
+
+@pytest.mark.parametrize("policy,how,architecture", [
+    ("mixed_bfloat16", "global", "mlp"), ("mixed_bfloat16", "dtype", "mlp"),
+    ("mixed_bfloat16", "global", "conv"), ("mixed_bfloat16", "dtype", "conv"),
+    ("mixed_float16", "dtype", "mlp")])
+def test_decoder_output_layer_computes_in_float32(policy, how, architecture, fashion_small,
+                                                  tmp_path):
+    low = policy.removeprefix("mixed_")
+    vae = _mixed_model(policy, how, architecture=architecture, seed=0)
+    z = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    params = to_numpy(vae.decoder(z)).astype(np.float32)
+    # Rounded to 16 bits at the end, no entry would change when rounded again;
+    # computed in float32, almost all do (bfloat16 keeps 8 of float32's 24
+    # significant bits, float16 11).
+    rounded = params.astype({"bfloat16": ml_dtypes.bfloat16, "float16": np.float16}[low])
+    assert np.mean(params != rounded.astype(np.float32)) > 0.5
+    assert to_numpy(vae.decoder(z)).dtype == np.float32
+    *hidden, output, reshape = vae.decoder.layers
+    assert hidden[-1].compute_dtype == low
+    assert output.compute_dtype == "float32" and reshape.compute_dtype == "float32"
+    # The likelihood sees the same float32 parameters.
+    x = fashion_small["x_test"][:16]
+    np.testing.assert_allclose(
+        to_numpy(vae.decode(z).log_prob(x)),
+        to_numpy(vae.likelihood.distribution(params).log_prob(x)).sum(axis=(1, 2)),
+        rtol=1e-6)
+
+    path = str(tmp_path / "mixed.keras")
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    *hidden, output, reshape = loaded.decoder.layers
+    assert hidden[-1].compute_dtype == low
+    assert output.compute_dtype == "float32" and reshape.compute_dtype == "float32"
+    np.testing.assert_array_equal(to_numpy(loaded.decoder(z)), params)
+
+
+def test_bfloat16_elbo_matches_float32_with_the_same_weights(fashion_small):
+    # A trained float32 model (untrained logits are ~0 and log p(x|z) is then
+    # ~ −784 log 2 whatever the precision), copied into a bfloat16 model.
+    f32 = small_vae(seed=0)
+    f32.compile(optimizer=keras.optimizers.Adam(1e-3))
+    f32.fit(fashion_small["x_train"][:1024], batch_size=64, epochs=2, verbose=0)
+    bf16 = small_vae(seed=0, dtype="mixed_bfloat16")
+    bf16.set_weights(f32.get_weights())
+    x = fashion_small["x_test"][:256]
+
+    # The sample is fixed to z = μ of the float32 posterior in both models, so
+    # only the arithmetic differs, not the noise.
+    q32, q16 = f32.encode(x), bf16.encode(x)
+    z = q32.mean()
+    kl32 = to_numpy(tfd.kl_divergence(q32, f32.prior.distribution()))
+    kl16 = to_numpy(tfd.kl_divergence(q16, bf16.prior.distribution()))
+    rec32 = to_numpy(f32.decode(z).log_prob(x))
+    rec16 = to_numpy(bf16.decode(z).log_prob(x))
+    assert kl16.dtype == rec16.dtype == np.float32
+
+    # bfloat16 keeps 8 significant bits, so each rounding (of an input, a
+    # weight, an activation) is off by up to 2^-9 ≈ 2e-3 relative. μ and σ
+    # come out of two bfloat16 layers, each rounding its input, weights and
+    # output, so they and the KL built from them can be off by ~1% (0.9% at
+    # worst was measured here). The reconstruction goes through the decoder's
+    # bfloat16 hidden layers likewise, but it sums 784 per-pixel terms whose
+    # errors differ in sign, so it is ~10x closer (0.09% measured).
+    np.testing.assert_allclose(kl16, kl32, rtol=2e-2, atol=1e-3)
+    np.testing.assert_allclose(rec16, rec32, rtol=5e-3)
+    elbo32, elbo16 = rec32 - kl32, rec16 - kl16
+    np.testing.assert_allclose(elbo16, elbo32, rtol=5e-3)
+    # ...but not bit-equal: the networks did compute in bfloat16.
+    assert np.any(kl16 != kl32) and np.any(rec16 != rec32)
+    # Averaged over examples, the errors mostly cancel (1e-4 measured).
+    assert elbo16.mean() == pytest.approx(elbo32.mean(), rel=2e-3)

@@ -9,7 +9,7 @@ Examples:
     tfvae train                                   # embedded data -> runs/<timestamp>
     tfvae train --latent-dim 16 --architecture conv --epochs 30 --out runs/conv16
     tfvae train --resume runs/conv16              # continue after a crash or kill
-    tfvae evaluate --model runs/conv16/model.keras --num-samples 1000
+    tfvae evaluate --model runs/conv16/model.keras --num-samples 1000 --binarize
     tfvae export --model runs/conv16/model.keras --format tflite --quantize int8 --out dec.tflite
 """
 
@@ -94,6 +94,13 @@ def _data_flag(parser, default="default"):
                         help="which split to use (default: test)")
     parser.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
                         help="use only the first N examples (default: all)")
+
+
+def _binarize_flag(parser):
+    parser.add_argument("--binarize", action="store_true",
+                        help="binarize the data once, each pixel drawn from Bernoulli(grey "
+                             "level) with --seed (tfvae.datasets.binarize): a Bernoulli "
+                             "model's log p(x) is a log-likelihood of 0/1 data only")
 
 
 def build_parser():
@@ -200,7 +207,9 @@ def build_parser():
                           help="importance samples for log p(x) (default: 1000)")
     evaluate.add_argument("--iwae-k", type=_positive_int, default=50, metavar="k",
                           help="samples for the IWAE-k bound (default: 50)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of the estimates and of --binarize (default: 0)")
+    _binarize_flag(evaluate)
     _debug_flag(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
@@ -253,7 +262,9 @@ def build_parser():
                          help="importance samples per example (default: 1000)")
     compare.add_argument("--names", type=lambda s: s.split(","), default=None,
                          metavar="A,B", help="names for the table (default: file names)")
-    compare.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    compare.add_argument("--seed", type=int, default=0,
+                         help="seed of the estimates and of --binarize (default: 0)")
+    _binarize_flag(compare)
     _debug_flag(compare)
     compare.set_defaults(func=_compare)
     return parser
@@ -298,7 +309,21 @@ def _load_examples(args, model):
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise ValueError(f"The data {args.data!r} has examples of shape {x.shape[1:]}; "
                          f"the model expects {tuple(model.data_shape)}.")
+    if getattr(args, "binarize", False):
+        from tfvae import datasets
+
+        x = datasets.binarize(x, seed=args.seed)
     return x
+
+
+def _check_densities(models, x):
+    """The library's check that each likelihood is a density of x, before any work,
+    with the flag that fixes the common case."""
+    for model in models:
+        try:
+            model.likelihood.check_density(x, name="--data")
+        except ValueError as e:
+            raise ValueError(f"{e} From the command line: add --binarize.") from e
 
 
 def _evaluate(args):
@@ -307,15 +332,18 @@ def _evaluate(args):
 
     model = load_model(args.model)
     x = _load_examples(args, model)
+    _check_densities([model], x)
     dims = math.prod(model.data_shape)
-    elbo = evaluation.elbo(model, x).mean()
+    elbo = evaluation.elbo(model, x, seed=args.seed).mean()
     iwae = evaluation.iwae_bound(model, x, num_samples=args.iwae_k, seed=args.seed).mean()
     log_px = evaluation.log_marginal_likelihood(model, x, num_samples=args.num_samples,
                                                 seed=args.seed)
     nll = -log_px.mean()
     stderr = log_px.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
     kl = evaluation.per_latent_kl(model, x)
-    print(f"{args.model} on {args.data} ({args.split}, {len(x)} examples, {dims} dims)")
+    binarized = f", binarized with seed {args.seed}" if args.binarize else ""
+    print(f"{args.model} on {args.data} ({args.split}, {len(x)} examples, {dims} dims"
+          f"{binarized})")
     print(f"{'ELBO':<20}{elbo:10.3f} nats")
     print(f"{f'IWAE-{args.iwae_k}':<20}{iwae:10.3f} nats")
     print(f"{f'IS-NLL (K={args.num_samples})':<20}{nll:10.3f} ± {stderr:.3f} nats   "
@@ -368,9 +396,10 @@ def _compare(args):
 
     models = [load_model(path) for path in args.models]
     names = args.names or [_model_name(path) for path in args.models]
-    if len(set(names)) != len(names):
+    if not args.names and len(set(names)) != len(names):
         names = list(args.models)
     x = _load_examples(args, models[0])
+    _check_densities(models, x)
     result = evaluation.compare(models, x, num_samples=args.num_samples, names=names,
                                 seed=args.seed)
     print(result.to_markdown())

@@ -360,8 +360,8 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
         update_freq="epoch"))
     if config["warmup_epochs"]:
         # First, so that the `beta` it adds to the epoch logs reaches the CSV.
-        callbacks.insert(0, callbacks_lib.KLWarmup(start=0.0, end=config["beta"],
-                                                   epochs=config["warmup_epochs"],
+        # Its `end` is the model's beta, config["beta"].
+        callbacks.insert(0, callbacks_lib.KLWarmup(epochs=config["warmup_epochs"],
                                                    mode=config["warmup_schedule"]))
     if config["free_bits"]:
         callbacks.append(callbacks_lib.FreeBits(config["free_bits"]))

@@ -1,9 +1,10 @@
 """Data-parallel training: pick a `tf.distribute` strategy and feed it.
 
 A `tfvae.VAE` trains under any strategy without changes: its `train_step`
-divides the summed per-example loss by the *global* batch size
-(`tf.nn.compute_average_loss`) and Keras sums the replicas' gradients, so N
-replicas take exactly the step one device takes on the whole batch. Two
+divides the summed per-example loss by the *global* batch size (the replicas'
+example counts summed with an all-reduce, so an uneven last batch is weighted
+right) and Keras sums the replicas' gradients, so N replicas take exactly the
+step one device takes on the whole batch. Two
 rules on the user's side:
 
 1. Create (or load) the model inside `strategy.scope()`, so its variables

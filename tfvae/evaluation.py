@@ -11,10 +11,19 @@ is the IWAE_K bound (Burda et al. 2016): ELBO = IWAE_1 ≤ IWAE_K ≤ IWAE_{K+1}
 is the (approximate) log evidence of model M, so differences between models
 are log Bayes factors (for models whose weights were fit on other data).
 
+These numbers are log-likelihoods only when the model's p(x|z) is a
+normalised density (or mass function) of the data. Every function that
+reports log p(x) or a bound on it asks the likelihood first
+(`Likelihood.check_density`): a Bernoulli model is scored on 0/1 data only,
+since on grey levels its log_prob is a training loss, not a log-likelihood.
+The encoder diagnostics (`per_latent_kl`, `active_units`) are not
+likelihoods and accept any data the model can train on.
+
 All functions return numpy arrays or plain dataclasses and never print; the
 CLI formats them.
 """
 
+import collections.abc
 import dataclasses
 import math
 import weakref
@@ -24,6 +33,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfvae.validation import check_array
+from tfvae.vae import VAE
 
 tfd = tfp.distributions
 
@@ -36,6 +46,19 @@ def _positive_int(value, name):
         raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
                          f"integer. Received: {name}={value!r}")
     return int(value)
+
+
+def _scored_data(model, x, name="x"):
+    """Validates `x` for `model` and requires its likelihood to be a density of it."""
+    x = check_array(x, model.data_shape, model.likelihood, name=name)
+    model.likelihood.check_density(x, name=name)
+    return x
+
+
+def _base_seeds(seed):
+    """Two int32 seeds from `seed`: one for log p(x) samples, one for the ELBO's."""
+    state = np.random.SeedSequence(seed).generate_state(2)
+    return [int(v % (2 ** 31 - 1)) for v in state]
 
 
 def _batches(x, batch_size):
@@ -101,7 +124,9 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
 
     Args:
         model: a `tfvae.VAE`.
-        x: array (n, *input_shape), validated like `fit` does.
+        x: array (n, *input_shape), validated like `fit` does; the model's
+            likelihood must also be a normalised density of it (0/1 data for
+            a Bernoulli model), else the value would not be a log-likelihood.
         num_samples: int ≥ 1, K. The result is an unbiased estimate of the
             IWAE_K bound, a lower bound on log p(x) in expectation that
             tightens as K grows.
@@ -113,6 +138,13 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
         float64 numpy array (n,), nats. Log weights are computed in float32
         and accumulated in float64.
 
+    Raises:
+        ValueError: bad arguments, bad `x`, or a likelihood that is not a
+            density of `x` (a Bernoulli model on grey levels: binarize the
+            data with `tfvae.datasets.binarize`, or train a
+            "continuous_bernoulli" model). A user's `Callable` likelihood is
+            not checked.
+
     Example:
     ```python
     log_px = tfvae.evaluation.log_marginal_likelihood(vae, x_test[:100], num_samples=5000)
@@ -122,9 +154,9 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
     num_samples = _positive_int(num_samples, "num_samples")
     batch_size = _positive_int(batch_size, "batch_size")
     chunk_size = min(_positive_int(chunk_size, "chunk_size"), num_samples)
-    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    x = _scored_data(model, x)
     estimate = _estimator(model, num_samples, chunk_size)
-    base = np.random.SeedSequence(seed).generate_state(1)[0] % (2 ** 31 - 1)
+    base = _base_seeds(seed)[0]
     out = np.empty(len(x), np.float64)
     for i, (start, batch) in enumerate(_batches(x, batch_size)):
         out[start:start + len(batch)] = estimate(batch, tf.constant([base, i], tf.int32)).numpy()
@@ -135,7 +167,8 @@ def iwae_bound(model, x, num_samples=50, **kwargs):
     """Per-example estimate of the IWAE_k bound (Burda et al. 2016).
 
     The same estimator as `log_marginal_likelihood` with a small K: its
-    expectation is IWAE_k, and IWAE_1 is the ELBO.
+    expectation is IWAE_k, and IWAE_1 is the ELBO. The same arguments and
+    the same check that the likelihood is a density of `x`.
 
     Returns:
         float64 numpy array (n,).
@@ -157,11 +190,20 @@ def _posterior_stats(model, x, batch_size):
     return np.concatenate(locs), np.concatenate(scales)
 
 
-def elbo(model, x, num_samples=1, batch_size=100):
+def elbo(model, x, num_samples=1, batch_size=100, seed=None):
     """Per-example ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)).
 
-    The KL is the model's (closed form where it exists); the expectation is
-    averaged over `num_samples` draws of z.
+    The KL is the model's (closed form where it exists, else the Monte Carlo
+    log q(z|x) − log p(z) on the same draws); the expectation is averaged
+    over `num_samples` draws of z.
+
+    Args:
+        model: a `tfvae.VAE`.
+        x: array (n, *input_shape); as for `log_marginal_likelihood`, the
+            likelihood must be a density of it.
+        num_samples: int ≥ 1, draws of z per example.
+        batch_size: int ≥ 1, examples per step.
+        seed: int or None; an int makes the estimate reproducible.
 
     Returns:
         float64 numpy array (n,).
@@ -173,14 +215,28 @@ def elbo(model, x, num_samples=1, batch_size=100):
     """
     num_samples = _positive_int(num_samples, "num_samples")
     batch_size = _positive_int(batch_size, "batch_size")
-    x = check_array(x, model.data_shape, model.likelihood, name="x")
+    x = _scored_data(model, x)
+    base = _base_seeds(seed)[1]
+    # Draws per decoder call, so a large num_samples does not decode
+    # num_samples × batch_size rows at once (the budget of one
+    # `log_marginal_likelihood` chunk at its defaults).
+    chunk = max(1, 5000 // batch_size)
     out = np.empty(len(x), np.float64)
-    for start, batch in _batches(x, batch_size):
-        total = 0.0
-        for _ in range(num_samples):
-            reconstruction, kl = model.elbo_terms(batch)
-            total = total + reconstruction.numpy().astype(np.float64) - kl.numpy()
+    for i, (start, batch) in enumerate(_batches(x, batch_size)):
+        batch_seed = tf.constant([base, i], tf.int32)
+        total = np.zeros(len(batch), np.float64)
+        for j in range(0, num_samples, chunk):
+            size = min(chunk, num_samples - j)
+            draw_seed = None if seed is None else \
+                tf.random.experimental.stateless_fold_in(batch_seed, j)
+            log_px_z, log_pz, log_qz = model.log_importance_weights(batch, size, seed=draw_seed)
+            total += np.sum(log_px_z.numpy().astype(np.float64), axis=0)
+            if model.kl_mode != "analytic":
+                total -= np.sum((log_qz - log_pz).numpy().astype(np.float64), axis=0)
         out[start:start + len(batch)] = total / num_samples
+        if model.kl_mode == "analytic":
+            kl = tfd.kl_divergence(model.encode(batch), model.prior.distribution())
+            out[start:start + len(batch)] -= kl.numpy().astype(np.float64)
     return out
 
 
@@ -278,38 +334,49 @@ def compare(models, data, num_samples=5000, names=None, seed=None, elbo_samples=
 
     Every model is scored on the same data with `log_marginal_likelihood`;
     models may differ in likelihood, prior, latent size and networks, but must
-    share `input_shape`.
+    share `input_shape`. Log evidences compare only when each model's
+    likelihood is a normalised density of these same data: a Gaussian (a
+    density on R) and a continuous Bernoulli (on [0, 1]) can be compared on
+    grey levels, a Bernoulli model only on 0/1 data. Every model is checked
+    before any is scored (a user's `Callable` likelihood cannot be checked).
 
     Args:
-        models: sequence of `tfvae.VAE`.
+        models: a mapping name -> `tfvae.VAE`, or a sequence of `tfvae.VAE`.
         data: array (n, *input_shape).
         num_samples: int, K importance samples per example.
-        names: optional sequence of str, default "model_0", ...
-        seed: int or None.
+        names: optional sequence of distinct str for a sequence of models,
+            default "model_0", ...; not allowed with a mapping (its keys are
+            the names).
+        seed: int or None; an int makes the whole table reproducible.
         elbo_samples: int, draws of z averaged in the reported ELBO (one
             draw is noisy: about ±0.2 nats on the mean of 60 pPCA examples).
         **kwargs: `batch_size`, `chunk_size` for `log_marginal_likelihood`.
 
     Returns:
-        A `Comparison`; `str()` of it is a markdown table.
+        A `Comparison` with the rows in the order given; `str()` of it is a
+        markdown table.
+
+    Raises:
+        ValueError: no models, something other than a `tfvae.VAE`, bad
+            `names`, bad `data`, or a likelihood that is not a density of
+            `data`.
 
     Example:
     ```python
-    result = tfvae.compare([vae_a, vae_b], x_test, num_samples=1000, names=["a", "b"])
+    result = tfvae.compare({"a": vae_a, "b": vae_b}, x_test, num_samples=1000)
     result.preferred, result.to_markdown()
     ```
     """
-    models = list(models)
-    if not models:
-        raise ValueError("`models` is empty: pass at least one model to compare.")
-    names = [f"model_{i}" for i in range(len(models))] if names is None else list(names)
-    if len(names) != len(models) or len(set(names)) != len(names):
-        raise ValueError(f"`names` must be {len(models)} distinct strings. Received: {names!r}")
+    names, models = _named_models(models, names)
+    _positive_int(num_samples, "num_samples")
+    _positive_int(elbo_samples, "elbo_samples")
+    for model in models:
+        data = _scored_data(model, data, name="data")
     rows = []
     for name, model in zip(names, models):
         log_px = log_marginal_likelihood(model, data, num_samples=num_samples, seed=seed,
                                          **kwargs)
-        lower = elbo(model, data, num_samples=elbo_samples).mean()
+        lower = elbo(model, data, num_samples=elbo_samples, seed=seed).mean()
         n = len(log_px)
         stderr = float(log_px.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
         rows.append(ModelEvidence(name=name, log_evidence=float(log_px.sum()),
@@ -317,3 +384,27 @@ def compare(models, data, num_samples=5000, names=None, seed=None, elbo_samples=
                                   elbo=float(lower), gap=float(log_px.mean() - lower),
                                   num_examples=n))
     return Comparison(models=rows, num_samples=int(num_samples))
+
+
+def _named_models(models, names):
+    """(names, models) from a mapping, or from a sequence and optional names."""
+    received = models
+    if isinstance(models, collections.abc.Mapping):
+        if names is not None:
+            raise ValueError("`names` cannot be given with a mapping of `models`: the "
+                             f"mapping's keys are the names. Received: names={names!r}")
+        names, models = list(models.keys()), list(models.values())
+    elif isinstance(models, collections.abc.Iterable) and not isinstance(models, (str, bytes)):
+        models = list(models)
+        names = [f"model_{i}" for i in range(len(models))] if names is None else list(names)
+    else:
+        models = []
+    if not models or not all(isinstance(m, VAE) for m in models):
+        raise ValueError("Received an invalid value for `models`, expected a non-empty "
+                         "mapping name -> tfvae.VAE or sequence of tfvae.VAE. Received: "
+                         f"models={received!r}")
+    if len(names) != len(models) or len(set(names)) != len(names) \
+            or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"`names` must be {len(models)} distinct strings. Received: "
+                         f"names={names!r}")
+    return names, models

@@ -79,13 +79,18 @@ def build_decoder(architecture, latent_dim, output_shape, num_params=1,
         hidden_units, filters: as for `build_encoder`, mirrored.
 
     Returns:
-        A `keras.Sequential` whose output is `params_shape(output_shape, num_params)`.
+        A `keras.Sequential` whose output is `params_shape(output_shape, num_params)`,
+        always float32: under a mixed-precision policy the hidden layers compute
+        in bfloat16/float16 but the output layer computes in float32, so the
+        likelihood parameters (e.g. logits) are not rounded to 8 or 11 bits.
+        The Reshape after it is float32 too, or it would cast them back down.
     """
     out_shape = params_shape(output_shape, num_params)
     layers = [keras.Input((latent_dim,))]
     if architecture == "mlp":
         layers += [keras.layers.Dense(u, activation="relu") for u in reversed(hidden_units)]
-        layers += [keras.layers.Dense(math.prod(out_shape)), keras.layers.Reshape(out_shape)]
+        layers += [keras.layers.Dense(math.prod(out_shape), dtype="float32"),
+                   keras.layers.Reshape(out_shape, dtype="float32")]
     elif architecture == "conv":
         h, w, c = _image_shape(output_shape, len(filters))
         factor = 2 ** len(filters)
@@ -96,8 +101,9 @@ def build_decoder(architecture, latent_dim, output_shape, num_params=1,
         layers += [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same",
                                                 activation="relu")
                    for f in reversed(filters)]
-        layers += [keras.layers.Conv2DTranspose(c * num_params, 3, padding="same"),
-                   keras.layers.Reshape(out_shape)]
+        layers += [keras.layers.Conv2DTranspose(c * num_params, 3, padding="same",
+                                                dtype="float32"),
+                   keras.layers.Reshape(out_shape, dtype="float32")]
     else:
         raise ValueError(
             f"Unrecognized architecture={architecture!r}. Supported "

@@ -48,7 +48,8 @@ def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
         model: a `tfvae.VAE`.
         path: str or PathLike ending in ".png".
         n: int > 0, the number of samples (laid out in a near-square grid).
-        seed: int or None, the seed of the prior draw.
+        seed: int or None, the seed of the prior draw: the same int draws the
+            same grid, None a new one each call.
         overwrite: bool, replace an existing file.
 
     Returns:

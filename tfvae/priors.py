@@ -15,9 +15,10 @@ estimate log q(z|x) − log p(z) at the sampled z.
 import math
 
 import keras
-import numpy as np
 import tensorflow_probability as tfp
 from keras import ops
+
+from tfvae.validation import check_number, check_positive_int
 
 tfd = tfp.distributions
 
@@ -70,13 +71,8 @@ class MixtureOfGaussians(Prior):
 
     def __init__(self, num_components=10, init_scale=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(num_components, (int, np.integer)) and num_components >= 1):
-            raise ValueError(
-                "Received an invalid value for `num_components`, expected a "
-                f"positive integer. Received: num_components={num_components!r}"
-            )
-        self.num_components = int(num_components)
-        self.init_scale = float(init_scale)
+        self.num_components = check_positive_int(num_components, "num_components")
+        self.init_scale = check_number(init_scale, "init_scale", minimum=0.0, strict=True)
         self.seed = seed
 
     def build(self, latent_dim):
@@ -156,6 +152,11 @@ def get(identifier):
         return StandardNormal()
     if isinstance(identifier, Prior):
         return identifier
+    if isinstance(identifier, type):
+        raise ValueError(
+            f"Received the class {identifier.__name__} as the prior; pass an instance "
+            f"such as {identifier.__name__}() or a name in {list(NAMES)}. "
+            f"Received: prior={identifier!r}")
     if isinstance(identifier, tfd.Distribution):
         return DistributionPrior(identifier)
     if isinstance(identifier, dict):

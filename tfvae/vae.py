@@ -28,9 +28,10 @@ from tfvae import likelihoods as likelihoods_lib
 from tfvae import networks
 from tfvae import priors as priors_lib
 from tfvae.callbacks import StopOnNaN
-from tfvae.layers import GaussianPosteriorHead, Sampling
+from tfvae.layers import GaussianPosteriorHead, Sampling, stateless_seed
 from tfvae.optimizers import FusedAdam
-from tfvae.validation import check_data
+from tfvae.validation import (check_data, check_int_tuple, check_number,
+                              check_positive_int)
 
 tfd = tfp.distributions
 
@@ -80,31 +81,25 @@ class VAE(keras.Model):
                  objective="elbo", num_samples=1, **kwargs):
         super().__init__(**kwargs)
         self.data_shape = _check_shape(input_shape)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-                or latent_dim <= 0:
-            raise ValueError("Received an invalid value for `latent_dim`, expected a "
-                             f"positive integer. Received: latent_dim={latent_dim!r}")
+        latent_dim = check_positive_int(latent_dim, "latent_dim")
         if architecture not in networks.ARCHITECTURES:
             raise ValueError(f"Unrecognized architecture={architecture!r}. Supported "
                              f"architectures are: {list(networks.ARCHITECTURES)}.")
         if kl not in KL_MODES:
             raise ValueError(f"Unrecognized kl={kl!r}. Supported values are: {list(KL_MODES)}.")
-        if not isinstance(beta, (int, float)) or beta < 0:
-            raise ValueError("Received an invalid value for `beta`, expected a number "
-                             f">= 0. Received: beta={beta!r}")
+        beta = check_number(beta, "beta", minimum=0.0)
         if objective not in OBJECTIVES:
             raise ValueError(f"Unrecognized objective={objective!r}. Supported "
                              f"objectives are: {list(OBJECTIVES)}.")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
-                or num_samples < 1:
-            raise ValueError("Received an invalid value for `num_samples`, expected a "
-                             f"positive integer. Received: num_samples={num_samples!r}")
+        num_samples = check_positive_int(num_samples, "num_samples")
+        hidden_units = check_int_tuple(hidden_units, "hidden_units")
+        filters = check_int_tuple(filters, "filters", example="(32, 64)")
         self.objective = objective
         self.num_samples = int(num_samples)
         self.latent_dim = int(latent_dim)
         self.architecture = architecture
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.filters = tuple(int(f) for f in filters)
+        self.hidden_units = hidden_units
+        self.filters = filters
         self.seed = seed
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
@@ -115,6 +110,13 @@ class VAE(keras.Model):
         with _global_policy(self.dtype_policy):
             self.likelihood = likelihoods_lib.get(likelihood)
             self.prior = priors_lib.get(prior)
+            if self.prior.built and getattr(self.prior, "latent_dim",
+                                            self.latent_dim) != self.latent_dim:
+                raise ValueError(
+                    f"The prior {type(self.prior).__name__} was built for latent_dim="
+                    f"{self.prior.latent_dim} and cannot serve latent_dim={self.latent_dim}. "
+                    f"Received: prior={self.prior!r}, latent_dim={self.latent_dim}. "
+                    "Pass a new prior instance.")
             self.encoder = encoder if encoder is not None else networks.build_encoder(
                 architecture, self.data_shape, self.hidden_units, self.filters)
             self.decoder = decoder if decoder is not None else networks.build_decoder(
@@ -175,7 +177,7 @@ class VAE(keras.Model):
 
     def encode(self, x, training=False):
         """q(z|x): a diagonal Gaussian with event shape [latent_dim]."""
-        loc, scale = self.posterior_head(self.encoder(x, training=training))
+        loc, scale = self.posterior_head(self.encoder(self._as_data(x), training=training))
         return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
 
     def decode(self, z, training=False):
@@ -197,15 +199,17 @@ class VAE(keras.Model):
         x = self._as_data(x)
         posterior = self.encode(x, training=training)                       # q(z|x)
         normal = posterior.distribution
-        z = self.sampling([normal.loc, normal.scale])                        # z = μ + σ·ε
+        z, epsilon = self.sampling([normal.loc, normal.scale], return_noise=True)  # μ + σ·ε
         reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
         prior = self.prior.distribution()                                    # p(z)
-        if per_dimension and isinstance(prior, tfd.Independent):
-            posterior, prior = normal, prior.distribution
+        factorised = per_dimension and isinstance(prior, tfd.Independent)
         if self.kl_mode == "analytic":
-            kl = tfd.kl_divergence(posterior, prior)
+            kl = tfd.kl_divergence(normal if factorised else posterior,
+                                   prior.distribution if factorised else prior)
         else:
-            kl = posterior.log_prob(z) - prior.log_prob(z)
+            log_q = gaussian_log_prob_from_noise(epsilon, normal.scale, sum_dims=not factorised)
+            log_p = (prior.distribution if factorised else prior).log_prob(z)
+            kl = log_q - log_p
         if per_dimension and len(kl.shape) == 1:
             kl = kl[:, None]
         return reconstruction, kl
@@ -218,8 +222,9 @@ class VAE(keras.Model):
         Args:
             x: tensor (batch, *input_shape).
             num_samples: int, k.
-            seed: None (the model's seed generator) or a stateless seed, an
-                int32 tensor of shape [2].
+            seed: None (`self.sampling.noise`: the model's seed generator, an
+                independent draw on each replica) or a stateless seed, an int32
+                tensor of shape [2].
 
         Returns:
             `(log p(x|z), log p(z), log q(z|x))`, float32 tensors (k, batch).
@@ -229,7 +234,7 @@ class VAE(keras.Model):
         loc, scale = posterior.distribution.loc, posterior.distribution.scale
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
-            epsilon = keras.random.normal(shape, seed=self.sampling.seed_generator)
+            epsilon = self.sampling.noise(shape)
         else:
             epsilon = tf.random.stateless_normal(shape, seed=seed)
         z = loc + scale * epsilon                                            # (k, batch, d)
@@ -238,7 +243,8 @@ class VAE(keras.Model):
             [[num_samples], tf.shape(x)], axis=0)), (-1,) + self.data_shape)
         log_px_z = ops.reshape(self.decode(rows, training=training).log_prob(x_rows),
                                (num_samples, -1))
-        return log_px_z, self.prior.distribution().log_prob(z), posterior.log_prob(z)
+        log_qz = gaussian_log_prob_from_noise(epsilon, scale)               # log q(z|x)
+        return log_px_z, self.prior.distribution().log_prob(z), log_qz
 
     def log_marginal_likelihood(self, x, num_samples=5000, **kwargs):
         """Importance-sampled log p(x) per example; see
@@ -276,17 +282,29 @@ class VAE(keras.Model):
             per_example_loss, reconstruction, kl, iwae = self._objective(x, training=True)
             # Sum over the replica's examples / global batch size: replicas'
             # gradients are then summed (Keras all-reduces with SUM), which
-            # gives exactly the single-device mean.
-            loss = tf.nn.compute_average_loss(per_example_loss)
-            if self.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+            # gives exactly the single-device mean, uneven last batch included.
+            loss = ops.sum(per_example_loss) / _global_batch_size(per_example_loss)
+            regularization = self._regularization_loss()
+            loss += tf.nn.scale_regularization_loss(regularization)
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_metrics(per_example_loss, reconstruction, kl, iwae)
+        return self._update_metrics(per_example_loss + regularization, reconstruction, kl, iwae)
 
     def test_step(self, data):
-        return self._update_metrics(*self._objective(_unpack(data), with_iwae=True))
+        per_example_loss, reconstruction, kl, iwae = self._objective(_unpack(data),
+                                                                     with_iwae=True)
+        return self._update_metrics(per_example_loss + self._regularization_loss(),
+                                    reconstruction, kl, iwae)
+
+    def _regularization_loss(self):
+        """Σ of the layers' regularisation losses (0 when there are none).
+
+        It is part of what the optimizer minimises, so it is part of the logged
+        `loss`, as in Keras; `elbo`, `reconstruction` and `kl` stay the model's.
+        """
+        losses = self.losses
+        return tf.add_n([ops.cast(l, "float32") for l in losses]) if losses else 0.0
 
     def _update_metrics(self, per_example_loss, reconstruction, kl, iwae=None):
         if iwae is not None:
@@ -317,10 +335,16 @@ class VAE(keras.Model):
         return self.likelihood.mean(params)
 
     def sample(self, n, seed=None):
-        """Draws z ~ p(z) and returns the decoded means, shape (n, *input_shape)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ValueError(f"`n` must be a positive integer. Received: n={n!r}")
-        z = self.prior.distribution().sample(int(n), seed=seed)
+        """Draws z ~ p(z) and returns the decoded means, shape (n, *input_shape).
+
+        Args:
+            n: int > 0, the number of samples.
+            seed: None (fresh samples on each call), an int >= 0 (the same
+                samples for the same seed) or a stateless seed; see
+                `tfvae.layers.stateless_seed`.
+        """
+        n = check_positive_int(n, "n")
+        z = self.prior.distribution().sample(n, seed=stateless_seed(seed))
         return self.decode_mean(z)
 
     def reconstruct(self, x):
@@ -334,13 +358,23 @@ class VAE(keras.Model):
     def compile(self, optimizer=None, **kwargs):
         """As `keras.Model.compile`, with defaults fit for a VAE.
 
-        No `loss` is needed: the ELBO is the loss. The default optimizer is
-        `tfvae.optimizers.FusedAdam()`: Keras' Adam with the update of each
-        variable in one kernel (2.7–3.2× faster updates, about 5% of a conv
-        VAE's CPU step and 15% of an mlp VAE's). `jit_compile`
-        defaults to False because XLA measured slower for these models on
-        CPU (see benchmarks/train_throughput.py); pass True on GPU/TPU.
+        No `loss` is needed, and none is accepted: the (negative) ELBO, or the
+        IWAE bound, is the loss, and the model reports `loss`, `elbo`,
+        `reconstruction` and `kl` itself. The default optimizer is
+        `tfvae.optimizers.FusedAdam()`, Keras' Adam with each variable's
+        update in one kernel. `jit_compile` defaults to False: XLA measured
+        slower for these models on CPU (benchmarks/train_throughput.py); pass
+        True on GPU/TPU.
+
+        Raises:
+            ValueError: `loss`, `loss_weights`, `metrics` or `weighted_metrics`
+                given, which a VAE could not honour.
         """
+        for name in _UNSUPPORTED_COMPILE_ARGS:
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"tfvae.VAE.compile does not take `{name}`: the ELBO is the model's "
+                    f"loss and its metrics are built in. Received: {name}={kwargs[name]!r}")
         if optimizer is None:
             optimizer = FusedAdam()
         kwargs.setdefault("jit_compile", False)
@@ -349,18 +383,20 @@ class VAE(keras.Model):
     def compile_from_config(self, config):
         # Keras skips restoring the compile state (and so the optimizer's
         # slots) of models that override `compile`; restore it here.
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        config = keras.saving.deserialize_keras_object(config)
+        for name in _UNSUPPORTED_COMPILE_ARGS:
+            config.pop(name, None)
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
-        check_data(x, self.data_shape, self.likelihood, name="x")
+        _refuse_targets(y, kwargs, "fit")
+        x = check_data(x, self.data_shape, self.likelihood, name="x")
         if validation_data is not None:
-            check_data(_unpack(validation_data) if isinstance(validation_data, tuple)
-                       else validation_data, self.data_shape, self.likelihood,
-                       name="validation_data")
-        if not self.compiled:
-            self.compile()
+            validation_data = check_data(_validation_x(validation_data), self.data_shape,
+                                         self.likelihood, name="validation_data")
+        self._compile_if_needed()
         if isinstance(x, tf.data.Dataset):
             # A dataset carries its own shuffling; Keras would warn that it
             # ignores its default shuffle=True.
@@ -368,16 +404,23 @@ class VAE(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
-        return super().fit(x, y, *args, callbacks=callbacks,
+        return super().fit(x, None, *args, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        check_data(x, self.data_shape, self.likelihood, name="x")
-        if not self.compiled:
-            self.compile()
-        return super().evaluate(x, y, *args, **kwargs)
+        _refuse_targets(y, kwargs, "evaluate")
+        x = check_data(x, self.data_shape, self.likelihood, name="x")
+        self._compile_if_needed()
+        return super().evaluate(x, None, *args, **kwargs)
 
     # ---- plumbing --------------------------------------------------------------
+
+    def _compile_if_needed(self):
+        # In the strategy the model was built under: the optimizer's slots
+        # must be mirrored like the weights they follow.
+        if not self.compiled:
+            with self.distribute_strategy.scope():
+                self.compile()
 
     def _as_data(self, x):
         x = ops.cast(x, "float32")
@@ -422,6 +465,17 @@ class VAE(keras.Model):
         return cls(**config)
 
 
+def gaussian_log_prob_from_noise(epsilon, scale, sum_dims=True):
+    """log N(z; μ, σ²) at z = μ + σ·ε, computed from ε rather than from z.
+
+    log q(z|x) = Σ_j −½ ε_j² − log σ_j − ½ log 2π. Recovering ε as (z − μ)/σ
+    would lose it to rounding when |μ| ≫ σ (float32 keeps ~7 digits of z), so
+    the density is evaluated at the noise that made the sample.
+    """
+    log_prob = -0.5 * ops.square(epsilon) - ops.log(scale) - 0.5 * np.log(2.0 * np.pi)
+    return ops.sum(log_prob, axis=-1) if sum_dims else log_prob
+
+
 @contextlib.contextmanager
 def _global_policy(policy):
     previous = keras.mixed_precision.global_policy()
@@ -434,14 +488,56 @@ def _global_policy(policy):
 
 def _check_shape(input_shape):
     try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if not shape or any(d <= 0 for d in shape):
+        return check_int_tuple(input_shape, "input_shape", example="(28, 28)")
+    except ValueError:
+        hint = f" For vectors write input_shape=({input_shape},)." \
+            if isinstance(input_shape, (int, np.integer)) and input_shape > 0 else ""
         raise ValueError("Received an invalid value for `input_shape`, expected a "
                          "tuple of positive integers such as (28, 28). "
-                         f"Received: input_shape={input_shape!r}")
-    return shape
+                         f"Received: input_shape={input_shape!r}.{hint}") from None
+
+
+_UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
+
+
+def _refuse_targets(y, kwargs, method):
+    """y, sample weights and class weights have no meaning for an unconditional VAE."""
+    given = {"y": y, "sample_weight": kwargs.get("sample_weight"),
+             "class_weight": kwargs.get("class_weight")}
+    for name, value in given.items():
+        if value is not None:
+            shown = f"array of shape {np.shape(value)}" if hasattr(value, "shape") else repr(value)
+            raise ValueError(
+                f"tfvae.VAE.{method} does not take `{name}`: the VAE models x alone and "
+                f"would silently ignore it. Received: {name}={shown}")
+
+
+def _validation_x(validation_data):
+    """x from `validation_data` given as x, (x,) or (x, None); refuses targets."""
+    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3) \
+            and not isinstance(validation_data[0], (int, float, np.number)):
+        x, *rest = validation_data
+        if any(r is not None for r in rest):
+            raise ValueError(
+                "tfvae.VAE.fit takes validation_data as x or (x,): the VAE models x alone "
+                f"and would silently ignore y or sample weights. Received: validation_data "
+                f"as a tuple of {len(validation_data)}")
+        return x
+    return validation_data
+
+
+def _global_batch_size(per_example):
+    """Examples in this step across all replicas, as a float32 scalar.
+
+    Under a strategy each replica may hold a different number of examples (an
+    uneven last batch); dividing by its own count times the replicas would
+    weight the replicas unequally.
+    """
+    count = ops.cast(ops.shape(per_example)[0], "float32")
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return count
 
 
 def _unpack(data):

@@ -1,17 +1,74 @@
 """Checks that turn bad input into one clear ValueError before TensorFlow sees it."""
 
+import math
+import numbers
+
 import numpy as np
 import tensorflow as tf
 
 
+def check_positive_int(value, name):
+    """Returns `value` as an int, or raises ValueError unless it is an integer ≥ 1.
+
+    Booleans are refused (True is not a size), numpy integers accepted.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < 1:
+        raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
+                         f"integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_number(value, name, minimum=None, strict=False):
+    """Returns `value` as a float, or raises ValueError.
+
+    Args:
+        value: a real number (Python or numpy); NaN and ±Inf are refused.
+        name: str, the argument's name in the message.
+        minimum: None or a float lower bound.
+        strict: bool, the bound itself is refused too (value > minimum).
+    """
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real) \
+        and math.isfinite(float(value))
+    if ok and minimum is not None:
+        ok = float(value) > minimum if strict else float(value) >= minimum
+    if not ok:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+        raise ValueError(f"Received an invalid value for `{name}`, expected a finite "
+                         f"number{bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_int_tuple(value, name, example="(512, 256)"):
+    """Returns a non-empty tuple of positive ints, or raises ValueError.
+
+    A bare string or number is refused: `"784"` is not a shape and `64` is not
+    a list of layer widths, and iterating over either would silently build
+    something else.
+    """
+    ok = isinstance(value, (tuple, list)) and len(value) > 0 and all(
+        not isinstance(v, (bool, np.bool_)) and isinstance(v, numbers.Integral) and v >= 1
+        for v in value)
+    if not ok:
+        raise ValueError(f"Received an invalid value for `{name}`, expected a non-empty "
+                         f"tuple of positive integers such as {example}. "
+                         f"Received: {name}={value!r}")
+    return tuple(int(v) for v in value)
+
+
 def check_array(x, data_shape, likelihood, name="x"):
     """Validates a numpy-convertible batch of examples; returns it as an array.
+
+    Booleans are numbers here (0/1 pixels are valid Bernoulli data) and come
+    back as float32.
 
     Raises:
         ValueError: empty, non-numeric, wrong shape, NaN/Inf, or outside the
             likelihood's support — each message says which.
     """
     x = np.asarray(x)
+    if x.dtype == np.bool_:
+        x = x.astype("float32")
     if x.dtype == object or not np.issubdtype(x.dtype, np.number):
         raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
     if x.size == 0:
@@ -32,11 +89,17 @@ def check_array(x, data_shape, likelihood, name="x"):
     return x
 
 
-def _first_component(element):
-    while isinstance(element, (tuple, list)):
-        element = element[0]
+def _only_component(element, name):
+    """x from a dataset element that is x or (x,); (x, y) would have y ignored."""
     if isinstance(element, dict):
-        raise ValueError("Dict-structured datasets are not supported; yield x or (x, y).")
+        raise ValueError(f"`{name}` yields dicts; yield batches of x.")
+    if isinstance(element, (tuple, list)):
+        if len(element) != 1:
+            raise ValueError(
+                f"`{name}` yields tuples of {len(element)} tensors (x, y, ...), but the "
+                "VAE models x alone and would silently ignore the rest. Yield x only, "
+                "e.g. dataset.map(lambda x, *rest: x).")
+        return _only_component(element[0], name)
     return element
 
 
@@ -46,7 +109,7 @@ def check_dataset(dataset, data_shape, likelihood, name="dataset"):
     Only the first batch's values are inspected (reading all of a dataset to
     validate it would cost an epoch); NaN later on is caught by the NaN guard.
     """
-    spec = _first_component(dataset.element_spec)
+    spec = _only_component(dataset.element_spec, name)
     shape = spec.shape
     if shape.rank is not None:
         tail = tuple(shape[1:])
@@ -60,17 +123,29 @@ def check_dataset(dataset, data_shape, likelihood, name="dataset"):
                 "each example match the model's input_shape."
             )
     for element in dataset.take(1):
-        first = _first_component(element)
+        first = _only_component(element, name)
         check_array(np.asarray(first), data_shape, likelihood, name=f"{name} (first batch)")
         return
     raise ValueError(f"`{name}` is empty: it yielded no batch.")
 
 
 def check_data(x, data_shape, likelihood, name="x"):
-    """Dispatches to the array or dataset check; other inputs pass through."""
+    """Validates what `fit`/`evaluate` receive; returns it ready for Keras.
+
+    Arrays, tensors and Python lists are checked whole and come back as numpy
+    arrays (Keras would read a list as several inputs); a `tf.data.Dataset` is
+    checked by its element spec and first batch and returned as is.
+
+    Raises:
+        ValueError: x is None or fails the checks.
+    """
     if x is None:
         raise ValueError(f"`{name}` is None: pass the data to train or evaluate on.")
     if isinstance(x, tf.data.Dataset):
         check_dataset(x, data_shape, likelihood, name=name)
-    elif isinstance(x, (np.ndarray, list, tf.Tensor)):
-        check_array(x, data_shape, likelihood, name=name)
+        return x
+    if isinstance(x, (np.ndarray, list, tuple, tf.Tensor)) or np.isscalar(x):
+        return check_array(x, data_shape, likelihood, name=name)
+    # Generators and `keras.utils.PyDataset`s are Keras' to read; their
+    # batches meet `_as_data`'s shape check inside the step.
+    return x
