@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tfvae-installed
 RUN    ?= runs/demo
 
-.PHONY: demo test test-fast install data clean bench
+.PHONY: demo test test-fast install data clean bench bench-peers
 
 install: $(STAMP)
 
@@ -16,8 +16,21 @@ $(STAMP): setup.py requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e ".[test]"
 	touch $(STAMP)
 
+# The demo is a run configuration, trained and exported by the `tfvae` command. It owns
+# $(RUN): --overwrite replaces the previous demo's files there, and only those.
+# Quick run: make demo EPOCHS=1 DEMO_FLAGS="--max-train-examples 256"
+TFVAE      ?= $(VENV)/bin/tfvae
+EPOCHS     ?=
+DEMO_FLAGS ?=
 demo: $(STAMP)
-	$(PY) -m tfvae.demo --out $(RUN)
+	$(TFVAE) train --config examples/demo.yaml --out $(RUN) --overwrite \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(DEMO_FLAGS)
+	$(TFVAE) export --model $(RUN)/model.keras --format savedmodel \
+		--out $(RUN)/decoder_savedmodel --overwrite
+	$(TFVAE) export --model $(RUN)/model.keras --format tflite \
+		--out $(RUN)/decoder.tflite --overwrite
+	$(TFVAE) export --model $(RUN)/model.keras --format tflite --quantize int8 \
+		--out $(RUN)/decoder_int8.tflite --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra tests
@@ -33,6 +46,26 @@ bench: $(STAMP)
 	$(PY) benchmarks/layer_kernels.py
 	$(PY) benchmarks/is_speed.py
 	$(PY) benchmarks/export.py
+
+# tfvae against its PyTorch twins (benchmarks/peers/run.py). torch is a benchmark-only
+# dependency, in its own venv: the CPU build (PyTorch's default Linux wheel pulls GPU
+# libraries). pip takes `torch==2.13.0+cpu` from a local wheel where one lies on disk;
+# elsewhere pass TORCH_INDEX=<an index that serves the +cpu wheels>.
+PEERS_VENV  := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.peers-installed
+PEERS_DATA  ?= ../shared/data/binarized_mnist.npz
+PEERS_ARGS  ?=
+TORCH_INDEX ?=
+
+$(PEERS_STAMP): requirements.lock
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q -c requirements.lock \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "torch==2.13.0+cpu" numpy
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(PY) benchmarks/peers/run.py --data $(PEERS_DATA) \
+		--torch-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)
 
 # Optional: the full Fashion-MNIST from Debian (needs root and apt).
 data:

@@ -20,7 +20,7 @@ setup(
     # `exporters` is a top-level package of its own (the design asks for it).
     # It is listed explicitly because another installed distribution could
     # also own that name; see README "Known limits".
-    packages=["tfvae", "exporters"],
+    packages=["tfvae", "tfvae.cli", "exporters"],
     package_data={"tfvae": ["data/*.npz", "data/*.txt"]},
     install_requires=[
         "tensorflow==2.21.0",

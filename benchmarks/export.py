@@ -24,32 +24,24 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import call_seconds, load_images, provenance
 
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import exporters
+import tfvae
 
 EPS = 1e-6
 
 
-def load_default():
-    import tfvae
-
-    data = np.load(Path(tfvae.__file__).parent / "data" / "fashion_mnist_small.npz")
-    return data["x_train"].astype("float32") / 255.0, data["x_test"].astype("float32") / 255.0
-
-
 def median_us(fn, calls):
-    for _ in range(20):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e6 * float(np.median(times))
+    """Median microseconds per call of `fn` over `calls` calls, after 20 untimed."""
+    return 1e6 * float(np.median(call_seconds(fn, calls, warmup=20)))
 
 
 def neg_elbo(x, probabilities, kl):
@@ -69,15 +61,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import keras
-    import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
-
-    import exporters
-    import tfvae
-
     keras.utils.set_random_seed(args.seed)
-    x_train, x_test = load_default()
+    x_train, x_test = (load_images("default", split)[0] for split in ("train", "test"))
     if args.model:
         model = keras.models.load_model(args.model)
     else:
@@ -145,9 +130,10 @@ def main(argv=None):
     print(f"- int8 no slower than float32: {latency['TFLite int8']:.1f} vs "
           f"{latency['TFLite float32']:.1f} µs -> "
           f"{'met' if latency['TFLite int8'] <= latency['TFLite float32'] else 'NOT met'}")
-    print(f"- int8 costs < 0.5 nats: {int8_cost:+.3f} nats -> "
+    print(f"- int8 −ELBO within 0.5 nats of float32: {int8_cost:+.3f} nats -> "
           f"{'met' if abs(int8_cost) < 0.5 else 'NOT met'}")
-    print("\nReproduce: python benchmarks/export.py " + " ".join(argv or sys.argv[1:]))
+    print()
+    provenance(__file__, argv)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -5,32 +5,25 @@ untrained (speed does not depend on the weights). The baseline is the loop
 some libraries use (e.g. Pythae's `get_nll`): for each example, for each chunk
 of samples, tile x, encode, sample, decode, all in eager calls. FLOPs count the
 decoder's matmuls (2·MACs per sample) plus the encoder once per example, and
-are compared with a measured float32 GEMM peak (numpy, n=4096) on this machine.
+are compared with the float32 GEMM peak measured on this machine (the better
+of numpy and tf.matmul, n=4096).
 
     python benchmarks/is_speed.py --examples 200 --num-samples 5000
 """
 
 import argparse
 import math
-import sys
-import time
+
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import BURDA_MLP, burda_mlp, gemm_peak, provenance, timed
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-import tfvae
 from tfvae import evaluation
 
-## Model
-
-
-def burda_mlp(activation="tanh"):
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(200, activation),
-                                keras.layers.Dense(200, activation)])
-    decoder = keras.Sequential([keras.Input((50,)), keras.layers.Dense(200, activation),
-                                keras.layers.Dense(200, activation), keras.layers.Dense(784)])
-    return tfvae.VAE((784,), 50, encoder=encoder, decoder=decoder, likelihood="bernoulli")
+## FLOPs of the Burda MLP
 
 
 def flops_per_sample():
@@ -63,19 +56,6 @@ def loop_log_px(model, x, num_samples, chunk):
 ## Measurements
 
 
-def sgemm_peak(n=4096, repeats=3):
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return 2 * n ** 3 / best
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=200)
@@ -88,21 +68,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(0)
-    model = burda_mlp()
+    model = burda_mlp(seed=0)
     x = (np.random.default_rng(0).random((args.examples, 784)) < 0.2).astype("float32")
     k = args.num_samples
 
     evaluation.log_marginal_likelihood(model, x[:args.batch_size], k, args.batch_size,
                                        args.chunk_size)                   # trace
-    fast_s = _timed(lambda: evaluation.log_marginal_likelihood(
+    fast_s = timed(lambda: evaluation.log_marginal_likelihood(
         model, x, k, args.batch_size, args.chunk_size, seed=0))
     fast = evaluation.log_marginal_likelihood(model, x[:args.loop_examples], k,
                                               args.batch_size, args.chunk_size, seed=1)
     loop_log_px(model, x[:1], args.loop_chunk, args.loop_chunk)           # warm up
     n_loop = args.loop_examples
-    loop_s = _timed(lambda: loop_log_px(model, x[:n_loop], k, args.loop_chunk))
+    loop_s = timed(lambda: loop_log_px(model, x[:n_loop], k, args.loop_chunk))
     slow = loop_log_px(model, x[:n_loop], k, args.loop_chunk)
-    peak = sgemm_peak()
+    peak = max(gemm_peak())
 
     fast_rate = args.examples * k / fast_s
     loop_rate = n_loop * k / loop_s
@@ -112,20 +92,20 @@ def main(argv=None):
         (f"per-example eager loop, chunk {args.loop_chunk}", n_loop, loop_s, loop_rate,
          flops / args.examples * n_loop / loop_s),
     ]
-    print(f"log p(x) by importance sampling, K={k}, Burda MLP 784-200-200-50 Bernoulli")
+    print(f"log p(x) by importance sampling, K={k}, {BURDA_MLP}, untrained")
     print(f"{'method':<36} {'examples':>8} {'time s':>8} {'samples·ex/s':>13} "
-          f"{'GFLOP/s':>8} {'% sgemm':>8}")
+          f"{'GFLOP/s':>8} {'% peak':>8}")
     for name, n, seconds, rate, fl in rows:
         print(f"{name:<36} {n:>8} {seconds:>8.2f} {rate:>13.3g} {fl / 1e9:>8.1f} "
               f"{100 * fl / peak:>7.1f}%")
-    print(f"speed-up: {fast_rate / loop_rate:.1f}x; sgemm peak (numpy n=4096): "
+    print(f"speed-up: {fast_rate / loop_rate:.1f}x; fp32 peak (best 4096² GEMM): "
           f"{peak / 1e9:.1f} GFLOP/s")
     again = evaluation.log_marginal_likelihood(model, x[:n_loop], k, args.batch_size,
                                                args.chunk_size, seed=2)
     print(f"on {n_loop} examples, max |compiled − loop| = {np.max(np.abs(fast - slow)):.2f} "
           f"nats vs max |compiled seed 1 − seed 2| = {np.max(np.abs(fast - again)):.2f} nats "
           "(Monte Carlo noise of an untrained model; exactness is tested on pPCA)")
-    print("command: python " + " ".join(sys.argv))
+    provenance(__file__, argv)
 
 
 if __name__ == "__main__":

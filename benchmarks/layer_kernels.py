@@ -13,13 +13,12 @@ output channel) run far below the machine's peak.
 """
 
 import argparse
-import os
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import call_seconds, provenance
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 BATCH = 128
 
@@ -35,15 +34,9 @@ LAYERS = [
 ]
 
 
-def _best_ms(fn, repeats, inner=10):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - start) / inner)
-    return best * 1e3
+def best_ms(fn, repeats):
+    """Milliseconds per call of `fn`, best of `repeats` blocks of 10 calls."""
+    return 1e3 * call_seconds(fn, repeats, inner=10).min()
 
 
 def layer_ops(kind, size, cin, cout, stride, rng):
@@ -97,10 +90,10 @@ def main():
     rows = []
     for name, kind, size, cin, cout, stride in LAYERS:
         forward, backward, macs, backward_macs = layer_ops(kind, size, cin, cout, stride, rng)
-        rows.append((name, _best_ms(forward, args.repeats), 2 * macs,
-                     _best_ms(backward, args.repeats), 2 * backward_macs))
+        rows.append((name, best_ms(forward, args.repeats), 2 * macs,
+                     best_ms(backward, args.repeats), 2 * backward_macs))
     total = sum(r[1] + r[3] for r in rows)
-    print(f"TF {tf.__version__}, batch {BATCH}, {os.cpu_count()} CPUs, best of {args.repeats}")
+    print(f"batch {BATCH}, best of {args.repeats} blocks of 10 calls")
     print(f"{'layer':42s} {'fwd ms':>7s} {'GFLOP/s':>8s} {'bwd ms':>7s} {'GFLOP/s':>8s} "
           f"{'share':>6s}")
     for name, f_ms, f_flops, b_ms, b_flops in rows:
@@ -109,6 +102,7 @@ def main():
     flops = sum(r[2] + r[4] for r in rows)
     print(f"all layers: {total:.1f} ms per step of {BATCH} = {BATCH / total * 1e3:.0f} samples/s, "
           f"{flops / total / 1e6:.1f} GFLOP/s")
+    provenance(__file__)
 
 
 if __name__ == "__main__":

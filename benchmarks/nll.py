@@ -11,55 +11,51 @@ give much higher numbers: this measures the pipeline, not the paper's result.
     python benchmarks/nll.py --data /path/to/binarized_mnist.npz --epochs 5 \\
         --eval-examples 1000 --out nll.json
 
-`--data` is an .npz with `train` and `test` arrays (n, 784) of 0/1 (fixed
-binarization), or the word `fashion_mnist` (via tfvae.datasets; training
-images are re-binarized each epoch, the test set once with seed 0).
+`--data` is an .npz with `train`, `valid` and `test` arrays of 0/1 with 784
+columns (the fixed binarization), or a `tfvae.datasets` name such as
+`fashion_mnist`: grey images, binarized afresh each epoch for training
+(`tfvae.datasets.make_dataset(binarization="dynamic", seed=--seed)`) and once
+for the test set (`tfvae.datasets.binarize(seed=--seed)`).
 """
 
 import argparse
 import json
-import sys
 import time
+
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import (burda_mlp, command, load_binarized_mnist, load_images, machine,
+                     provenance)
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-import tfvae
-from tfvae import atomic, evaluation
+from tfvae import atomic, datasets, evaluation
 
 ## Data
 
 
 def load(data, seed=0):
-    if data == "fashion_mnist":
-        from tfvae import datasets
-        train = datasets.load("fashion_mnist", split="train").reshape(-1, 784)
-        test = datasets.load("fashion_mnist", split="test").reshape(-1, 784)
-        test = (np.random.default_rng(seed).random(test.shape) < test).astype("float32")
-        return train.astype("float32"), test, True
-    arrays = np.load(data)
-    return arrays["train"].astype("float32"), arrays["test"].astype("float32"), False
+    """`(train, test, dynamic)`: float32 arrays of shape (n, 784).
+
+    `dynamic` is True for a `tfvae.datasets` name: the training images are
+    then grey, to be binarized afresh each epoch; the test images are
+    binarized once, from `seed`.
+    """
+    if data in datasets.DATASETS:
+        train = load_images(data, "train")[0].reshape(-1, 784)
+        test = datasets.binarize(load_images(data, "test")[0], seed=seed).reshape(-1, 784)
+        return train, test, True
+    splits = load_binarized_mnist(data)
+    return splits["train"], splits["test"], False
 
 
 def training_data(train, batch_size, dynamic, seed=0):
-    ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=seed)
-    ds = ds.batch(batch_size)
-    if dynamic:
-        ds = ds.map(lambda x: tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32))
-    return ds.prefetch(2)
+    """Batches of `train`, reshuffled each epoch; with `dynamic`, every epoch
+    a fresh Bernoulli sample of the grey images. Both follow `seed`."""
+    return datasets.make_dataset(train, batch_size,
+                                 binarization="dynamic" if dynamic else None, seed=seed)
 
-## Model
-
-
-def burda_mlp(objective, k, activation="tanh"):
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(200, activation),
-                                keras.layers.Dense(200, activation)], name="encoder")
-    decoder = keras.Sequential([keras.Input((50,)), keras.layers.Dense(200, activation),
-                                keras.layers.Dense(200, activation), keras.layers.Dense(784)],
-                               name="decoder")
-    return tfvae.VAE((784,), 50, encoder=encoder, decoder=decoder, likelihood="bernoulli",
-                     objective=objective, num_samples=k if objective == "iwae" else 1)
+## Training
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -80,7 +76,8 @@ def write_json(path, payload):
 
 def run(objective, k, train, test, dynamic, args, budget_s):
     keras.utils.set_random_seed(args.seed)
-    model = burda_mlp(objective, k, args.activation)
+    model = burda_mlp(objective, k if objective == "iwae" else 1, args.activation,
+                      seed=args.seed)
     # Several steps per call cut Keras' per-step Python overhead, which is a
     # large share of a step this small (benchmarks/train_throughput.py).
     model.compile(optimizer=keras.optimizers.Adam(args.lr, epsilon=1e-4),
@@ -107,7 +104,8 @@ def run(objective, k, train, test, dynamic, args, budget_s):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True,
-                        help="binarized MNIST .npz (train/test keys) or 'fashion_mnist'")
+                        help="binarized MNIST .npz (train/valid/test keys) or a "
+                             "tfvae.datasets name, e.g. 'fashion_mnist'")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--time-budget-minutes", type=float, default=None,
                         help="total training budget, split evenly between objectives")
@@ -128,11 +126,12 @@ def main(argv=None):
     budget_s = (args.time_budget_minutes * 60 / len(args.objective)
                 if args.time_budget_minutes else float("inf"))
     results = []
+    run_info = {"machine": machine(), "command": command(__file__, argv), "args": vars(args)}
     for obj in args.objective:
         results.append(run(obj, args.k, train, test, dynamic, args, budget_s))
-        # Each model takes up to an hour: keep what is done if a later one dies.
+        # Each model takes up to an hour: keep what is done if the next one dies.
         if args.out:
-            write_json(args.out, {"args": vars(args), "results": results})
+            write_json(args.out, {**run_info, "results": results})
 
     print(f"Test NLL, K={args.num_samples} importance samples, "
           f"{results[0]['eval_examples']} test images (nats; lower is better)")
@@ -143,10 +142,10 @@ def main(argv=None):
         print(f"{name:<10} {r['epochs']:>6} {r['train_seconds']:>8.1f} {r['eval_seconds']:>7.1f} "
               f"{r['test_nll']:>8.2f} {r['test_nll_stderr']:>7.2f} {r['test_neg_elbo']:>8.2f} "
               f"{r['active_units']:>6}")
-    if args.data != "fashion_mnist":  # the published numbers are for binarized MNIST
+    if not dynamic:  # the published numbers are for the fixed binarization of MNIST
         print("references (3280 epochs): VAE 89.9 / IWAE k=50 87.1 (Burda et al. appx. D); "
               "Pythae 89.78 / 86.82")
-    print("command: python " + " ".join(sys.argv))
+    provenance(__file__, argv)
 
 
 if __name__ == "__main__":

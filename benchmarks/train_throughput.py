@@ -2,8 +2,9 @@
 
     python benchmarks/train_throughput.py --data /usr/share/datasets/fashion-mnist
 
-Measures `model.fit` samples/s on Fashion-MNIST (the IDX files in --data, else
-the embedded 4000-image default) for:
+Measures `model.fit` samples/s on Fashion-MNIST (--data: a folder of IDX files or
+any name or path `tfvae.datasets.load` reads; else the embedded 4000-image
+default) for:
   * a plain Keras VAE written as the keras-io example (Sampling layer,
     train_step with summed BCE + analytic KL, numpy arrays into fit): the
     baseline;
@@ -29,39 +30,19 @@ bf16 dot products faster than fp32).
 """
 
 import argparse
-import gzip
-import os
-import shlex
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import gemm_peak, load_images, provenance, timed
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
 
-import tfvae  # noqa: E402
+import tfvae
 
 BATCH = 128
 LATENT = 2
-
-
-## Data
-
-def load_images(path, n):
-    images = None
-    if path:
-        f = Path(path) / "train-images-idx3-ubyte.gz"
-        if f.exists():
-            with gzip.open(f) as fh:
-                images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    source = str(path) if images is not None else "embedded default"
-    if images is None:
-        images = np.load(Path(tfvae.__file__).parent / "data" / "fashion_mnist_small.npz")["x_train"]
-    return images[:n].astype("float32") / 255.0, source
 
 
 ## The keras-io VAE (https://keras.io/examples/generative/vae/), tfvae conv layers
@@ -131,7 +112,7 @@ class KerasIoVAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-## FLOPs and peak
+## FLOPs
 
 def forward_macs(model):
     """MACs per example of every Dense/Conv2D/Conv2DTranspose in `model`."""
@@ -153,21 +134,6 @@ def _leaf_layers(layer):
     if not children:
         return [layer]
     return [leaf for c in children for leaf in _leaf_layers(c)]
-
-
-def peak_flops(n=4096, repeats=5):
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    best_np = min(_timed(lambda: a @ a) for _ in range(repeats))
-    ta = tf.constant(a)
-    tf.linalg.matmul(ta, ta).numpy()
-    best_tf = min(_timed(lambda: tf.linalg.matmul(ta, ta).numpy()) for _ in range(repeats))
-    return 2 * n ** 3 / best_np, 2 * n ** 3 / best_tf
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 ## The kernel floor: the same layers with nothing else
@@ -262,7 +228,7 @@ def interleaved(configs, rounds):
     times = {name: [] for name in configs}
     for _ in range(rounds):
         for name, (run, n, _) in configs.items():
-            times[name].append(n / _timed(run))
+            times[name].append(n / timed(run))
     return {name: (max(v), float(np.median(v))) for name, v in times.items()}
 
 
@@ -283,17 +249,20 @@ FLOOR_FUSED = "same layers, forward+backward+FusedAdam"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="directory with the Fashion-MNIST IDX .gz")
+    parser.add_argument("--data", default=None,
+                        help="folder of Fashion-MNIST IDX files, or a tfvae.datasets name "
+                             "(default: the embedded subset)")
     parser.add_argument("--examples", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=6,
                         help="timed epochs per configuration, interleaved")
     parser.add_argument("--quick", action="store_true",
                         help="only the baseline, the floors and the main tfvae rows")
     args = parser.parse_args()
-    x, source = load_images(args.data, args.examples)
+    x, source = load_images(args.data)
+    x = x[:args.examples]
     n = len(x)
 
-    peak_np, peak_tf = peak_flops()
+    peak_np, peak_tf = gemm_peak()
     plain = tf.data.Dataset.from_tensor_slices(x).batch(BATCH)
     fast = tf.data.Dataset.from_tensor_slices(x).cache().batch(BATCH).prefetch(tf.data.AUTOTUNE)
     baseline = keras_io_vae()
@@ -347,13 +316,11 @@ def main():
     results = interleaved(configs, args.rounds)
     updates = optimizer_rows(args.rounds)
 
-    peak_np2, peak_tf2 = peak_flops()  # again: the machine may be shared
+    peak_np2, peak_tf2 = gemm_peak()  # again: the machine may be shared
     peak_np, peak_tf = max(peak_np, peak_np2), max(peak_tf, peak_tf2)
     peak = max(peak_np, peak_tf)
     base = results[BASELINE][0]
-    print(f"$ python {shlex.join(sys.argv)}")
-    print(f"data: {source}, {n} examples, batch {BATCH}, latent {LATENT}, "
-          f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs")
+    print(f"data: {source}, {n} examples, batch {BATCH}, latent {LATENT}")
     print(f"fp32 peak (best 4096² GEMM): numpy {peak_np / 1e9:.1f} GFLOP/s, "
           f"tf.matmul {peak_tf / 1e9:.1f} GFLOP/s")
     print(f"training FLOPs/example (6·MACs): conv {conv_flops / 1e6:.2f} MFLOP, "
@@ -377,6 +344,7 @@ def main():
           f"{floor_rate / base:.2f}× keras-io, {100 * floor_rate * conv_flops / peak:.1f}% of "
           f"peak; best float32 tfvae row: {best_tfvae / base:.2f}×, "
           f"{100 * best_tfvae / floor_rate:.0f}% of the floor")
+    provenance(__file__)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Export a trained `tfvae.VAE` to SavedModel or TFLite, verified against Keras.
 
-One thin function per format over shared machinery, and one dispatcher for the
-CLI (`tfvae export`). Every export is loaded back and compared with the Keras
-model (`exporters.parity`) before it is renamed into place; a failed export
-leaves nothing at the destination.
+One thin function per format over one pipeline (`exporters.pipeline`), and one
+dispatcher for the CLI (`tfvae export`). Every export is loaded back and
+compared with the Keras model (`exporters.parity`) before it is renamed into
+place; a failed export leaves nothing at the destination.
+
+This module owns the allow-lists (`FORMATS`, `PARTS`, `QUANTIZE_MODES`); every
+other module, the CLI included, imports them from here.
 
 Example:
 ```python
@@ -21,6 +24,7 @@ import importlib
 
 FORMATS = ("savedmodel", "tflite")
 PARTS = ("decoder", "encoder", "generator")
+# None is float32; "none" and "float32" are accepted as spellings of it.
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 
 _LAZY = {
@@ -30,6 +34,7 @@ _LAZY = {
     "ParityError": "exporters.parity",
     "verify": "exporters.parity",
     "parity": "exporters.parity",
+    "pipeline": "exporters.pipeline",
     "saved_model": "exporters.saved_model",
     "tflite": "exporters.tflite",
 }
@@ -57,14 +62,14 @@ def export(model, path, format="savedmodel", **kwargs):
     info = exporters.export(model, "decoder.tflite", format="tflite", quantize="int8")
     ```
     """
-    if format == "saved_model":
-        format = "savedmodel"
     if format not in FORMATS:
         raise ValueError(f"Unrecognized format={format!r}. Supported formats are: "
                          f"{list(FORMATS)}.")
     if format == "savedmodel":
+        from exporters._common import check_quantize
+
         quantize = kwargs.pop("quantize", None)
-        if quantize not in (None, "none", "float32"):
+        if check_quantize(quantize) is not None:
             raise ValueError(f"quantize={quantize!r} applies to format='tflite' only; "
                              "a SavedModel keeps the model's float32 weights.")
         from exporters.saved_model import export_saved_model
@@ -83,4 +88,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,17 +1,13 @@
-"""Shared plumbing of the exporters: argument checks, signatures, metadata.
+"""The contract every exported artifact shares: argument checks, signature, metadata.
 
-Kept apart from `saved_model.py`/`tflite.py` so both formats check arguments,
-name tensors and describe artifacts the same way (files are published through
-`tfvae.atomic`).
+A leaf module (it imports no other exporter), so `parity` and `pipeline` can
+both use it; the allow-lists come from `exporters/__init__.py`.
 """
 
-import json
 import os
 
-import numpy as np
+from exporters import PARTS, QUANTIZE_MODES
 
-
-PARTS = ("decoder", "encoder", "generator")
 SIGNATURE = "serving_default"
 
 
@@ -25,6 +21,21 @@ def check_model(model):
     if not model.built:
         raise ValueError(f"The model {model.name!r} is not built; build it (a tfvae.VAE "
                          "is built at construction) or load it with keras.models.load_model.")
+
+
+def check_quantize(quantize, name="quantize"):
+    """Returns the mode (None for float32) or raises ValueError listing the valid ones.
+
+    Args:
+        quantize: one of `exporters.QUANTIZE_MODES`, or "none"/"float32" for None.
+        name: str, the argument's name in the error message.
+    """
+    if quantize in ("float32", "none"):
+        return None
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"Unrecognized {name}={quantize!r}. Supported values are: "
+                         f"{list(QUANTIZE_MODES)}.")
+    return quantize
 
 
 def check_part(part, in_graph_sampling=False):
@@ -75,20 +86,6 @@ def file_size(path):
         return sum(os.path.getsize(os.path.join(root, name))
                    for root, _, names in os.walk(path) for name in names)
     return os.path.getsize(path)
-
-
-def write_json(path, data):
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=_jsonable)
-        f.write("\n")
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_bytes,

@@ -27,7 +27,7 @@ ordinary quantization noise; the cost in nats is measured by
 
 import numpy as np
 
-from exporters import _common
+from exporters import FORMATS, _common
 
 TOLERANCES = {
     "float32": {"max": 1e-5},
@@ -35,7 +35,6 @@ TOLERANCES = {
     "dynamic": {"max": 0.05, "mean": 0.01},
     "int8": {"max": 0.15, "mean": 0.03},
 }
-FORMATS = ("savedmodel", "tflite")
 BATCH_SIZES = (1, 8)
 
 
@@ -47,16 +46,14 @@ def tolerance_for(quantization=None, tolerance=None):
     """The bounds {"max": float[, "mean": float]} for a mode, or `tolerance` itself.
 
     Args:
-        quantization: None/"float32", "float16", "dynamic" or "int8".
+        quantization: one of `exporters.QUANTIZE_MODES` (None, "none" or
+            "float32" for float32).
         tolerance: None (the mode's default), a float (bound on the max abs
             error), or a dict with "max" and optionally "mean".
     """
     if tolerance is None:
-        key = quantization or "float32"
-        if key not in TOLERANCES:
-            raise ValueError(f"Unrecognized quantization={quantization!r}. Supported "
-                             f"values are: {[None] + list(TOLERANCES)}.")
-        return dict(TOLERANCES[key])
+        mode = _common.check_quantize(quantization, name="quantization")
+        return dict(TOLERANCES[mode or "float32"])
     if isinstance(tolerance, dict):
         return {k: float(v) for k, v in tolerance.items()}
     return {"max": float(tolerance)}
@@ -117,7 +114,7 @@ def keras_outputs(model, part, inputs, artifact_outputs=None):
     from keras import ops
 
     if part == "encoder":
-        loc, scale = model.posterior_head(model.encoder(inputs["x"], training=False))
+        loc, scale = model.posterior_params(inputs["x"])
         return {"loc": ops.convert_to_numpy(loc), "scale": ops.convert_to_numpy(scale)}
     if part == "generator" and "num_samples" in inputs:
         z = artifact_outputs["z"]

@@ -2,9 +2,10 @@
 
 The graph is built with Keras 3's `keras.export.ExportArchive` (one endpoint
 with a `tf.TensorSpec` signature whose batch dimension is None; the archive
-keeps exactly the variables that endpoint uses). Wrapping Keras 3 layers in a bare `tf.Module` instead converts without
-complaint to a TFLite model that outputs NaN, which is why every export is
-verified against the Keras model before it is published.
+keeps exactly the variables that endpoint uses). Wrapping Keras 3 layers in a
+bare `tf.Module` instead converts without complaint to a TFLite model that
+outputs NaN, which is why every export is verified against the Keras model
+before it is published.
 
 Signatures (`serving_default`; names are the signature's keyword arguments):
 
@@ -23,15 +24,11 @@ prior's own `sample` otherwise (SavedModel only: TFP's samplers are not TFLite
 builtins).
 
 `metadata.json` is written inside the SavedModel directory (TF ignores extra
-files there), so the directory stays one self-describing unit.
+files there), so the directory stays one self-describing unit. Checks,
+staging, verification and publishing are `exporters.pipeline`'s.
 """
 
-import os
-
-from exporters import _common, parity
-from tfvae import atomic
-
-METADATA_NAME = "metadata.json"
+from exporters import _common, pipeline
 
 
 def _endpoint(model, part, in_graph_sampling):
@@ -46,7 +43,7 @@ def _endpoint(model, part, in_graph_sampling):
             return {"mean": model.decode_mean(z)}
     elif part == "encoder":
         def fn(x):
-            loc, scale = model.posterior_head(model.encoder(x, training=False))
+            loc, scale = model.posterior_params(x)
             return {"loc": loc, "scale": scale}
     elif not in_graph_sampling:
         def fn(eps):
@@ -66,7 +63,7 @@ def _endpoint(model, part, in_graph_sampling):
 def write_saved_model(model, directory, part="decoder", in_graph_sampling=False):
     """Writes the SavedModel for `part` into `directory`; no checks, no metadata.
 
-    The shared first step of both exporters (the TFLite one converts its output).
+    The write step of the SavedModel export, and the TFLite export's input.
     """
     import keras
 
@@ -118,27 +115,8 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
     images = decode(z=tf.random.normal([16, model.latent_dim]))["mean"]
     ```
     """
-    _common.check_model(model)
-    _common.check_part(part, in_graph_sampling)
-    if part == "generator":
-        _common.check_generator(model, in_graph_sampling)
-    path = os.fspath(path)
-    atomic.check_destination(path, overwrite)
-    tmp = atomic.staging_path(path, directory=True)
-    try:
-        write_saved_model(model, tmp, part, in_graph_sampling)
-        figures = None
-        if verify:
-            try:
-                figures = parity.verify(model, tmp, part, format="savedmodel",
-                                        tolerance=tolerance, data=calibration_data,
-                                        in_graph_sampling=in_graph_sampling)
-            except parity.ParityError as e:
-                raise parity.ParityError(f"{e} Nothing was written to {path!r}.") from e
-        info = _common.metadata(model, part, "savedmodel", None, in_graph_sampling,
-                                figures, _common.file_size(tmp), path)
-        _common.write_json(os.path.join(tmp, METADATA_NAME), info)
-        atomic.publish(tmp, path, overwrite)
-    finally:
-        atomic.remove(tmp)
-    return info
+    return pipeline.export(
+        model, path, "savedmodel",
+        lambda tmp: write_saved_model(model, tmp, part, in_graph_sampling),
+        part=part, in_graph_sampling=in_graph_sampling, overwrite=overwrite, verify=verify,
+        tolerance=tolerance, data=calibration_data)

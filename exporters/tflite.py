@@ -18,19 +18,18 @@ Quantization modes:
   every mode.
 
 The metadata goes beside the file: `decoder.tflite` -> `decoder.metadata.json`
-(`metadata_path`), so several exports can share a directory.
+(`metadata_path`), so several exports can share a directory. Checks, staging,
+verification and publishing are `exporters.pipeline`'s.
 """
 
 import os
 
 import numpy as np
 
-from exporters import _common, parity
+from exporters import _common, pipeline
 from exporters.saved_model import write_saved_model
-from tfvae import atomic
 from tfvae.layers import stateless_seed
 
-QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 200
 
 
@@ -40,14 +39,25 @@ def metadata_path(path):
     return (path[:-len(".tflite")] if path.endswith(".tflite") else path) + ".metadata.json"
 
 
-def check_quantize(quantize):
-    """Returns the mode (None for float32) or raises ValueError listing the valid ones."""
-    if quantize in ("float32", "none"):
-        return None
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"Unrecognized quantize={quantize!r}. Supported values are: "
-                         f"{list(QUANTIZE_MODES)}.")
-    return quantize
+def _check_options(model, part, quantize, in_graph_sampling, calibration_data):
+    """The TFLite-only limits: builtin ops cannot sample every prior or calibrate a sampler."""
+    if part == "generator" and in_graph_sampling:
+        if not _common.uses_standard_normal(model):
+            raise ValueError("TFLite in-graph sampling supports the standard-normal prior "
+                             f"only (TFP samplers are not TFLite builtins); this model's "
+                             f"prior is {type(model.prior).__name__}. Export part='decoder' "
+                             "and sample the prior outside the model.")
+        if quantize == "int8":
+            raise ValueError("quantize='int8' cannot calibrate an in-graph sampler; use "
+                             "in_graph_sampling=False or quantize='dynamic'.")
+    if quantize == "int8":
+        _check_calibration(part, calibration_data)
+
+
+def _check_calibration(part, calibration_data):
+    if part == "encoder" and calibration_data is None:
+        raise ValueError("quantize='int8' for part='encoder' needs calibration_data "
+                         "(examples x shaped like the model's input).")
 
 
 def _calibration_rows(data, limit):
@@ -65,7 +75,8 @@ def _calibration_rows(data, limit):
         data = np.concatenate(rows) if rows else np.zeros((0,))
     data = np.asarray(data, dtype="float32")[:limit]
     if len(data) == 0:
-        raise ValueError("calibration_data is empty.")
+        raise ValueError("Received an invalid value for `calibration_data`, expected at "
+                         f"least one example. Received: an array of shape {data.shape}.")
     return data
 
 
@@ -73,9 +84,7 @@ def representative_inputs(model, part, calibration_data=None, seed=0,
                           num_samples=CALIBRATION_SAMPLES):
     """The int8 calibration set: a list of {input name: array with batch 1}."""
     if part == "encoder":
-        if calibration_data is None:
-            raise ValueError("quantize='int8' for part='encoder' needs calibration_data "
-                             "(examples x shaped like the model's input).")
+        _check_calibration(part, calibration_data)
         return [{"x": row[None]} for row in calibration_data]
     import tensorflow as tf
 
@@ -108,6 +117,33 @@ def _convert(saved_model_dir, quantize, representative):
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
     return converter.convert()
+
+
+def write_tflite(model, path, part="decoder", quantize=None, in_graph_sampling=False,
+                 representative=None):
+    """Converts `part` to a `.tflite` file at `path`; no checks, no metadata.
+
+    The write step of the TFLite export: the SavedModel of `write_saved_model`
+    (in a scratch directory) through the converter.
+
+    Args:
+        representative: for quantize="int8", the calibration set of
+            `representative_inputs`.
+
+    Raises:
+        RuntimeError: the converter failed (the cause is chained).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        write_saved_model(model, saved_model_dir, part, in_graph_sampling)
+        try:
+            flatbuffer = _convert(saved_model_dir, quantize, representative)
+        except Exception as e:
+            raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="
+                               f"{quantize!r} (builtin ops only) failed: {e}") from e
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
 
 
 def op_names(path):
@@ -150,7 +186,8 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
 
     Raises:
         ValueError: bad path, part, quantize, model, or int8 encoder without data.
-        FileExistsError: `path` exists and `overwrite` is False.
+        FileExistsError: `path` or its metadata file exists and `overwrite` is
+            False.
         RuntimeError: the converter failed (the cause is chained).
         exporters.parity.ParityError: verification failed.
 
@@ -161,57 +198,21 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
     print(info["size_bytes"], info["max_abs_error"])
     ```
     """
-    import tempfile
-
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError("The TFLite export requires the path to end with '.tflite'. "
                          f"Got: {path!r}")
-    _common.check_model(model)
-    _common.check_part(part, in_graph_sampling)
-    quantize = check_quantize(quantize)
-    if part == "generator":
-        _common.check_generator(model, in_graph_sampling)
-        if in_graph_sampling and not _common.uses_standard_normal(model):
-            raise ValueError("TFLite in-graph sampling supports the standard-normal prior "
-                             f"only (TFP samplers are not TFLite builtins); this model's "
-                             f"prior is {type(model.prior).__name__}. Export part='decoder' "
-                             "and sample the prior outside the model.")
-        if in_graph_sampling and quantize == "int8":
-            raise ValueError("quantize='int8' cannot calibrate an in-graph sampler; use "
-                             "in_graph_sampling=False or quantize='dynamic'.")
-    atomic.check_destination(path, overwrite)
+    quantize = _common.check_quantize(quantize)
     data = _calibration_rows(calibration_data, CALIBRATION_SAMPLES)
-    representative = representative_inputs(model, part, data) if quantize == "int8" else None
 
-    with tempfile.TemporaryDirectory() as saved_model_dir:
-        write_saved_model(model, saved_model_dir, part, in_graph_sampling)
-        try:
-            flatbuffer = _convert(saved_model_dir, quantize, representative)
-        except Exception as e:
-            raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="
-                               f"{quantize!r} (builtin ops only) failed: {e}") from e
+    def write(tmp):
+        representative = (representative_inputs(model, part, data)
+                          if quantize == "int8" else None)
+        write_tflite(model, tmp, part, quantize, in_graph_sampling, representative)
+        return {"tflite_ops": op_names(tmp)}
 
-    tmp = atomic.staging_path(path)
-    tmp_meta = atomic.staging_path(metadata_path(path))
-    try:
-        with open(tmp, "wb") as f:
-            f.write(flatbuffer)
-        figures = None
-        if verify:
-            try:
-                figures = parity.verify(model, tmp, part, format="tflite",
-                                        quantization=quantize, tolerance=tolerance,
-                                        in_graph_sampling=in_graph_sampling, data=data)
-            except parity.ParityError as e:
-                raise parity.ParityError(f"{e} Nothing was written to {path!r}.") from e
-        info = _common.metadata(model, part, "tflite", quantize, in_graph_sampling, figures,
-                                len(flatbuffer), path, {"tflite_ops": op_names(tmp)})
-        _common.write_json(tmp_meta, info)
-        atomic.check_destination(path, overwrite)
-        os.replace(tmp_meta, metadata_path(path))
-        os.replace(tmp, path)
-    finally:
-        atomic.remove(tmp)
-        atomic.remove(tmp_meta)
-    return info
+    return pipeline.export(
+        model, path, "tflite", write, part=part, quantization=quantize,
+        in_graph_sampling=in_graph_sampling, overwrite=overwrite, verify=verify,
+        tolerance=tolerance, data=data, metadata_path=metadata_path(path),
+        check_options=lambda: _check_options(model, part, quantize, in_graph_sampling, data))

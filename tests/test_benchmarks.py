@@ -1,19 +1,32 @@
-"""The throughput benchmarks run end to end and print what the README quotes.
+"""The benchmarks run end to end and print what the README quotes.
 
-Smoke tests only: they check that each script runs on the embedded default data
-and that its numbers are finite and positive, never how fast anything is
-(speed is measured by running the scripts, not by tests).
+The script runs are smoke tests: they check that each script runs on the
+embedded default data, that its numbers are finite and positive and that it
+says how to reproduce it, never how fast anything is (speed is measured by
+running the scripts, not by tests). The shared helpers (`benchmarks/_common.py`)
+and the NLL benchmark's training data are checked against numpy.
 """
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def import_script(name, monkeypatch):
+    """A benchmark script as a module, with `benchmarks/` importable as when run."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(name, *args):
@@ -45,6 +58,15 @@ def test_train_throughput_quick_reports_the_floor_and_every_row():
     assert all(float(u[2]) > 0 and float(u[3]) > 0 for u in updates)
     ceiling = re.search(r"ceiling .*: ([\d.]+)× keras-io, ([\d.]+)% of peak", out)
     assert ceiling and float(ceiling.group(1)) > 0
+    assert_provenance(out, "train_throughput.py --quick --rounds 1 --examples 512")
+
+
+def assert_provenance(out, script_and_args):
+    """The run ends with the machine line and the command that reproduces it."""
+    machine, cmd = out.strip().splitlines()[-2:]
+    assert re.fullmatch(r"machine: .+; avx512_bf16 (yes|no), amx_bf16 (yes|no); \d+ cores usable; "
+                        r"TF [\d.]+, Keras [\d.]+; \d{4}-\d\d-\d\d", machine), machine
+    assert cmd == f"$ python benchmarks/{script_and_args}"
 
 
 @pytest.mark.slow
@@ -56,3 +78,83 @@ def test_layer_kernels_times_every_layer():
     shares = [float(r[5]) for r in rows]
     assert sum(shares) == pytest.approx(100, abs=0.5)
     assert all(float(v) > 0 for r in rows for v in r[1:5])
+    assert_provenance(out, "layer_kernels.py --repeats 1")
+
+
+def epochs_of(ds, n):
+    """`n` passes over `ds`, each as one array (a new iterator per pass, as `fit` makes)."""
+    return [np.concatenate([batch.numpy() for batch in ds]) for _ in range(n)]
+
+
+def test_nll_training_data_is_binarized_afresh_each_epoch_from_its_seed(monkeypatch):
+    import keras
+
+    nll = import_script("nll", monkeypatch)
+    grey = np.random.default_rng(1).random((300, 784)).astype("float32")
+
+    def two_epochs(seed):
+        keras.utils.set_random_seed(7)  # as nll.run does, the same for every pipeline
+        return epochs_of(nll.training_data(grey, 100, dynamic=True, seed=seed), 2)
+
+    first, second = two_epochs(0)
+    again, _ = two_epochs(0)
+    other, _ = two_epochs(1)
+    np.testing.assert_array_equal(first, again)
+    # `seed` chooses the pixels, and each epoch draws new ones: the per-pixel
+    # counts of ones over an epoch change with either.
+    assert not np.array_equal(first.sum(axis=0), other.sum(axis=0))
+    assert not np.array_equal(first.sum(axis=0), second.sum(axis=0))
+    # Bernoulli(grey) pixels: the count of ones is within 5 standard
+    # deviations of sum(p), the standard deviation being sqrt(sum p(1 - p)).
+    p = grey.astype("float64")
+    for epoch in (first, second):
+        assert set(np.unique(epoch)) == {0.0, 1.0}
+        assert abs(epoch.sum() - p.sum()) < 5 * np.sqrt(np.sum(p * (1 - p)))
+
+
+def test_nll_fixed_binarization_is_passed_through(monkeypatch):
+    nll = import_script("nll", monkeypatch)
+    binary = (np.random.default_rng(2).random((250, 784)) < 0.3).astype("float32")
+    first, second = epochs_of(nll.training_data(binary, 100, dynamic=False, seed=0), 2)
+    # Only shuffled: the same multiset of rows each epoch.
+    for epoch in (first, second):
+        assert epoch.shape == binary.shape
+        np.testing.assert_array_equal(np.sort(epoch, axis=0), np.sort(binary, axis=0))
+        np.testing.assert_array_equal(epoch.sum(axis=0), binary.sum(axis=0))
+
+
+def test_load_binarized_mnist_returns_the_stored_splits_as_float_rows(monkeypatch, tmp_path):
+    common = import_script("_common", monkeypatch)
+    rng = np.random.default_rng(3)
+    stored = {"train": rng.integers(0, 2, (6, 784), dtype=np.uint8),
+              "valid": rng.integers(0, 2, (4, 28, 28), dtype=np.uint8),
+              "test": rng.integers(0, 2, (5, 784), dtype=np.uint8)}
+    np.savez(tmp_path / "bin.npz", **stored)
+    splits = common.load_binarized_mnist(tmp_path / "bin.npz")
+    assert sorted(splits) == ["test", "train", "valid"]
+    for name, x in stored.items():
+        assert splits[name].dtype == np.float32
+        np.testing.assert_array_equal(splits[name], x.reshape(len(x), 784))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"train": np.zeros((2, 784)), "test": np.zeros((2, 784))}, "lacks \\['valid'\\]"),
+    ({"train": np.full((2, 784), 0.5), "valid": np.zeros((2, 784)), "test": np.zeros((2, 784))},
+     "'train' has shape \\(2, 784\\) and values in \\[0.5, 0.5\\]"),
+    ({"train": np.zeros((2, 10)), "valid": np.zeros((2, 784)), "test": np.zeros((2, 784))},
+     "'train' has shape \\(2, 10\\)"),
+])
+def test_load_binarized_mnist_refuses_other_files(monkeypatch, tmp_path, arrays, message):
+    common = import_script("_common", monkeypatch)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=message + ".*Received: path="):
+        common.load_binarized_mnist(tmp_path / "bad.npz")
+
+
+def test_command_reproduces_the_arguments_from_the_repository_root(monkeypatch):
+    import shlex
+
+    common = import_script("_common", monkeypatch)
+    argv = ["--data", "my data/x.npz", "--epochs", "3"]
+    line = common.command(BENCHMARKS / "nll.py", argv)
+    assert shlex.split(line) == ["python", "benchmarks/nll.py", *argv]

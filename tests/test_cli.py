@@ -1,4 +1,4 @@
-"""The `tfvae` command line: flags, config merging, user errors, verbs, resume."""
+"""The `tfvae` command line: flags, config merging, user errors, verbs, resume, start-up."""
 
 import csv
 import json
@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfvae import cli
-from tfvae import config as run_config
+from tfvae import cli, datasets, evaluation, runs
+from tfvae.run_config import KEYS, RunConfig
 
 TINY = ["--max-train-examples", "256", "--latent-dim", "2", "--hidden-units", "32,16",
         "--batch-size", "64"]
@@ -67,22 +67,26 @@ def test_only_given_flags_override_the_config_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("latent-dim: 8\nepochs: 7\nbeta: 0.5\n")
     args = cli.build_parser().parse_args(["train", "--config", str(path), "--epochs", "3"])
-    flags = {k: v for k, v in vars(args).items() if k in run_config.DEFAULTS}
+    flags = {k: v for k, v in vars(args).items() if k in KEYS}
     assert flags == {"epochs": 3}  # defaults are suppressed, not passed as values
-    config = run_config.resolve(flags, base=run_config.load_config(path))
-    assert config["epochs"] == 3 and config["latent_dim"] == 8 and config["beta"] == 0.5
-    assert config["batch_size"] == run_config.DEFAULTS["batch_size"]
-    (tmp_path / "run.json").write_text(json.dumps({"latent_dim": 4}))
-    assert run_config.resolve(None, base=run_config.load_config(tmp_path / "run.json"))[
-        "latent_dim"] == 4
+    config = RunConfig.from_file(path).merge(flags)
+    assert config.epochs == 3 and config.latent_dim == 8 and config.beta == 0.5
+    assert config.batch_size == RunConfig().batch_size
+    # The flags' defaults shown in --help are the RunConfig's.
+    train = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    assert "(default: 512,256)" in train._option_string_actions["--hidden-units"].help
+    assert f"(default: {RunConfig().epochs})" in train._option_string_actions["--epochs"].help
 
 
 # ---- user errors: one line, exit 2 for usage, 1 otherwise -----------------------------
 
 
 def test_bad_flag_values_are_usage_errors(capsys):
+    # The message is RunConfig's own check of the field.
     assert_one_line_error(*run_main(["train", "--latent-dim", "0"], capsys)[::2], 2,
-                          r"--latent-dim.*positive integer.*'0'")
+                          r"--latent-dim.*positive integer.*latent_dim=0")
+    assert_one_line_error(*run_main(["train", "--latent-dim", "two"], capsys)[::2], 2,
+                          r"--latent-dim.*integer.*'two'")
     assert_one_line_error(*run_main(["train", "--learning-rate", "-1"], capsys)[::2], 2,
                           r"--learning-rate")
     assert_one_line_error(*run_main(["train", "--architecture", "rnn"], capsys)[::2], 2,
@@ -139,8 +143,13 @@ def test_train_writes_a_complete_run_folder(tiny_run):
                  "latent_scatter.png"):
         assert (tiny_run / name).stat().st_size > 0, name
     config = json.loads((tiny_run / "config.json").read_text())
-    assert config == run_config.resolve(config)  # complete: enough to rerun
+    assert config == RunConfig.from_dict(config).to_dict()  # complete: enough to rerun
     assert config["latent_dim"] == 2 and config["hidden_units"] == [32, 16]
+    assert runs.read_run_config(tiny_run) == RunConfig.from_dict(config)
+    record = json.loads((tiny_run / "data.json").read_text())
+    assert (record["data"], record["train_split"], record["test_split"],
+            record["binarization"]) == ("default", "train", "test", "none")
+    assert (record["num_train_examples"], record["num_test_examples"]) == (256, 1000)
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     for key in ("loss", "elbo", "reconstruction", "kl"):
         assert math.isfinite(metrics[key])
@@ -180,10 +189,8 @@ def test_sample_reconstruct_evaluate_compare(tiny_run, tmp_path, capsys):
     assert values["ELBO"] < values["IWAE"] + 2.0
     assert abs(values["IWAE"] + values["IS-NLL"]) < 5.0
     # The printed figures are the library's, on the data binarized with --seed.
-    from tfvae import datasets, evaluation
-
-    loaded = run_config.load_model(model)
-    x = datasets.binarize(run_config.load_data("default", "test")[:40], seed=3)
+    loaded = runs.load_model(model)
+    x = datasets.binarize(datasets.load("default", "test")[:40], seed=3)
     log_px = evaluation.log_marginal_likelihood(loaded, x, num_samples=20, seed=3)
     nll, stderr = -log_px.mean(), log_px.std(ddof=1) / math.sqrt(40)
     line = re.search(r"^IS-NLL \(K=20\)\s+(\S+) ± (\S+) nats\s+(\S+) bits/dim$", out, re.M)
@@ -214,7 +221,7 @@ def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, cap
     path = tmp_path / "vectors.npz"
     np.savez(path, train=rng.integers(0, 2, (200, 64), dtype=np.uint8),
              test=rng.integers(0, 2, (40, 64), dtype=np.uint8))
-    assert run_config.load_data(str(path), "test").max() == 1.0  # 0/1 kept, not /255
+    assert datasets.load(path, "test").max() == 1.0  # 0/1 kept, not /255
     run = tmp_path / "run"
     code, out, err = run_main(["train", "--data", str(path), "--epochs", "1", "--latent-dim",
                                "3", "--hidden-units", "16", "--binarization", "dynamic",
@@ -281,7 +288,7 @@ def test_bad_values_of_the_objective_and_speed_flags(capsys):
                           (["--steps-per-execution", "0"], r"--steps-per-execution")):
         assert_one_line_error(*run_main(["train", *argv], capsys)[::2], 2, pattern)
     with pytest.raises(ValueError, match=r"jit_compile"):
-        run_config.resolve({"jit_compile": "yes"})
+        RunConfig().merge({"jit_compile": "yes"})
 
 
 # ---- resume after SIGKILL -----------------------------------------------------------
@@ -332,3 +339,159 @@ def test_resume_after_sigkill_continues_the_history(tmp_path):
     x = np.zeros((1, 28, 28), "float32")
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
     assert json.loads((run / "metrics.json").read_text())["epochs"] == total
+
+
+# ---- the verbs default to the data a model was trained on -------------------------
+
+
+def test_evaluate_defaults_to_the_runs_data_split_and_binarization(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "grey.npz"
+    x_test = rng.integers(0, 256, (30, 36), dtype=np.uint8)
+    np.savez(path, x_train=rng.integers(0, 256, (200, 36), dtype=np.uint8), x_test=x_test)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--data", str(path), "--binarization", "static", "--epochs", "1",
+                     "--latent-dim", "2", "--hidden-units", "16", "--seed", "5",
+                     "--out", str(run), "--quiet"]) == 0
+    code, out, err = run_main(["evaluate", "--model", str(run / "model.keras"),
+                               "--num-samples", "10", "--iwae-k", "3"], capsys)
+    assert code == 0, err
+    # The run's test split, grey levels / 255, binarized once with the run's seed.
+    expected_x = (np.random.default_rng(5).random(x_test.shape, dtype=np.float32)
+                  < x_test / np.float32(255)).astype("float32")
+    log_px = evaluation.log_marginal_likelihood(runs.load_model(run / "model.keras"),
+                                                expected_x, num_samples=10, seed=5)
+    line = re.search(r"^IS-NLL \(K=10\)\s+(\S+) ± (\S+) nats", out, re.M)
+    assert line, out
+    assert float(line.group(1)) == pytest.approx(-log_px.mean(), abs=1e-3)
+    assert f"on {path} (test, 30 examples, 36 dims, binarized with seed 5)" in out
+    # Explicit flags still win: --no-binarize scores grey levels, which a
+    # Bernoulli model cannot.
+    assert_one_line_error(*run_main(["evaluate", "--model", str(run / "model.keras"),
+                                     "--no-binarize"], capsys)[::2], 1, r"not binary")
+
+
+def test_train_on_a_folder_of_images_and_reconstruct_from_it(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("circle", "square"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                tmp_path / "images" / label / f"{i}.png")
+    run = tmp_path / "run"
+    code, _, err = run_main(["train", "--data", str(tmp_path / "images"), "--epochs", "1",
+                             "--hidden-units", "16", "--likelihood", "continuous_bernoulli",
+                             "--out", str(run), "--quiet"], capsys)
+    assert code == 0, err
+    model = runs.load_model(run / "model.keras")
+    assert model.data_shape == (8, 8, 3)
+    assert json.loads((run / "data.json").read_text())["num_train_examples"] == 18
+    assert (run / "latent_scatter.png").stat().st_size > 0
+    code, out, err = run_main(["reconstruct", "--model", str(run / "model.keras"), "--n", "2",
+                               "--out", str(tmp_path / "r.png")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_models_from_runs_on_different_data_need_an_explicit_choice(tmp_path):
+    paths = []
+    for name, data in (("a", "default"), ("b", "fashion_mnist")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"data": data}))
+        paths.append(tmp_path / name / "model.keras")
+    with pytest.raises(ValueError, match=r"different data.*--data"):
+        runs.examples_for(paths, (28, 28))
+    examples = runs.examples_for(paths, (28, 28), data="default", max_examples=5)
+    np.testing.assert_array_equal(examples.x, datasets.load("default", "test")[:5])
+    alone = runs.examples_for([tmp_path / "elsewhere" / "model.keras"], (28, 28),
+                              max_examples=3)
+    assert (alone.data, alone.split, alone.binarized, alone.seed) == ("default", "test",
+                                                                     False, 0)
+
+
+# ---- evaluate's report: the library's, checked against closed forms ----------------
+
+
+def test_evaluation_report_matches_ppca_closed_forms():
+    from tests.test_evaluation import exact_log_px, ppca, ppca_data
+
+    sigma = 0.5
+    model, w, b = ppca(sigma=sigma)              # q(z|x) is the exact posterior
+    x = ppca_data(w, b, sigma, 200)
+    report = evaluation.report(model, x, num_samples=4, iwae_k=2, seed=0)
+    exact = exact_log_px(x, w, b, sigma)
+    # With the exact posterior every importance weight is p(x): IWAE and the
+    # IS estimate are log p(x) for any K, the ELBO is in expectation.
+    assert report.nll == pytest.approx(-exact.mean(), abs=2e-3)
+    assert report.iwae == pytest.approx(exact.mean(), abs=2e-3)
+    assert report.elbo == pytest.approx(exact.mean(), abs=0.15)
+    assert report.nll_stderr == pytest.approx(exact.std(ddof=1) / math.sqrt(200), rel=1e-3)
+    assert report.bits_per_dim == pytest.approx(-exact.mean() / (x.shape[1] * math.log(2)),
+                                                abs=1e-3)
+    # KL(N(μ, s²) ‖ N(0, 1)) per dimension, from the posterior's closed form.
+    m = w.T @ w + sigma ** 2 * np.eye(w.shape[1])
+    mu = (x - b) @ w @ np.linalg.inv(m)
+    var = sigma ** 2 / np.diag(m)
+    kl = 0.5 * (mu ** 2 + var - 1 - np.log(var)).mean(axis=0)
+    np.testing.assert_allclose(report.kl_per_latent, kl, rtol=1e-3)
+    assert report.active_units == int(np.sum(mu.var(axis=0) > 0.01))
+    text = report.to_text()
+    assert f"IS-NLL (K=4)" in text and f"/ {w.shape[1]}" in text
+
+
+# ---- start-up: quiet, and without TensorFlow for help and argument errors --------
+
+_PROBE = """
+import sys
+sys.argv = ["tfvae", *sys.argv[1:]]
+from tfvae.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+print("EXIT", code, "tensorflow" in sys.modules)
+"""
+_TF_NOISE = re.compile(r"oneDNN|cuda|absl", re.I)
+
+
+def _probe(*argv):
+    # Without TF_CPP_MIN_LOG_LEVEL, as a user's shell runs it (level 2 still
+    # lets TensorFlow's loading messages through).
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True,
+                          text=True, env=env, timeout=300)
+    exit_line = re.search(r"^EXIT (\S+) (True|False)$", done.stdout, re.M)
+    assert exit_line, done.stdout + done.stderr
+    return int(exit_line.group(1)), exit_line.group(2) == "True", done.stdout, done.stderr
+
+
+@pytest.mark.slow
+def test_help_and_argument_errors_start_without_tensorflow():
+    for argv in (["--help"], ["evaluate", "--help"], ["sample", "--help"],
+                 ["reconstruct", "--help"], ["export", "--help"], ["compare", "--help"],
+                 ["evaluate"], ["export", "--model", "m.keras", "--format", "zip"],
+                 ["frobnicate"]):
+        code, imported, out, err = _probe(*argv)
+        assert code == (0 if "--help" in argv else 2), (argv, err)
+        assert not imported, f"`tfvae {' '.join(argv)}` imported TensorFlow"
+        assert not _TF_NOISE.search(err), err
+    code, _, out, _ = _probe("evaluate", "--help")
+    assert "--binarize" in out and "--no-binarize" in out
+
+
+@pytest.mark.slow
+def test_tensorflow_log_lines_stay_hidden():
+    # train's flags need the allow-lists, so its help imports TensorFlow: quietly.
+    code, imported, out, err = _probe("train", "--help")
+    assert code == 0 and imported and "--latent-dim" in out
+    assert not _TF_NOISE.search(err), err
+    script = os.path.join(os.path.dirname(sys.executable), "tfvae")
+    if os.path.exists(script):  # the installed console script
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        done = subprocess.run([script, "sample", "--model", "missing.keras", "--out", "s.png"],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            "tfvae: error: Model file not found: missing.keras"], done.stderr

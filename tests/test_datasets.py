@@ -189,6 +189,141 @@ def test_debian_dataset_is_used(tmp_path, monkeypatch):
     assert set(np.unique(y)) == set(range(10))
 
 
+# ---- one loader: paths, one scaling rule ------------------------------------------
+
+
+def test_uint8_rule_keeps_binary_data(tmp_path, offline):
+    # Binarized MNIST stored as uint8 0/1: dividing by 255 would make its ones 1/255.
+    x = np.random.default_rng(0).integers(0, 2, (5, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "b.npz", x_train=x, y_train=np.arange(5), x_test=x, y_test=np.arange(5))
+    np.testing.assert_array_equal(datasets.load("mnist", "test", path=tmp_path / "b.npz"),
+                                  x.astype("float32"))
+    np.testing.assert_array_equal(datasets.load(tmp_path / "b.npz", "test"), x.astype("float32"))
+    grey = np.array([[0, 128, 255]], np.uint8)
+    np.testing.assert_allclose(datasets.to_unit_interval(grey), [[0.0, 128 / 255, 1.0]])
+    floats = np.array([[0.25, 3.0]])
+    np.testing.assert_array_equal(datasets.to_unit_interval(floats), floats.astype("float32"))
+
+
+def test_load_array_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (30, 6), dtype=np.uint8), np.arange(30) % 3
+    np.savez(tmp_path / "keras.npz", x_train=x[:20], y_train=y[:20], x_test=x[20:], y_test=y[20:])
+    got, labels = datasets.load(str(tmp_path / "keras.npz"), "test", labels=True)
+    np.testing.assert_allclose(got, x[20:] / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(labels, y[20:])
+    assert labels.dtype == np.int64
+    # Binarized-MNIST style keys; `valid` is the test split when there is no `test`.
+    np.savez(tmp_path / "bin.npz", train=x[:20] % 2, valid=x[20:] % 2)
+    np.testing.assert_array_equal(datasets.load(tmp_path / "bin.npz", "test"), x[20:] % 2)
+    assert datasets.load(tmp_path / "bin.npz", "test", labels=True)[1] is None
+    # One array (.npy, or an .npz of one): the last 10% is the test split.
+    np.save(tmp_path / "all.npy", x)
+    np.savez(tmp_path / "one.npz", images=x)
+    for path in (tmp_path / "all.npy", tmp_path / "one.npz"):
+        np.testing.assert_allclose(datasets.load(path, "train"), x[:27] / 255.0, atol=1e-6)
+        np.testing.assert_allclose(datasets.load(path, "test"), x[27:] / 255.0, atol=1e-6)
+    np.savez(tmp_path / "odd.npz", images=x, targets=y)
+    with pytest.raises(ValueError, match=r"'images', 'targets'.*x_test"):
+        datasets.load(tmp_path / "odd.npz", "test")
+
+
+def test_load_any_idx_folder_by_path(tmp_path):
+    # Not 28x28 and not Fashion-MNIST: an IDX folder is read as what it holds.
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for split, (images, labels) in datasets._IDX_NAMES.items():
+        arrays[split] = (rng.integers(0, 256, (7, 5, 3), dtype=np.uint8),
+                         rng.integers(0, 4, 7, dtype=np.uint8))
+        write_idx(tmp_path / (images + ".gz"), arrays[split][0])
+        write_idx(tmp_path / (labels + ".gz"), arrays[split][1])
+    x, y = datasets.load(tmp_path, "test", labels=True)
+    np.testing.assert_allclose(x, arrays["test"][0] / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(y, arrays["test"][1])
+    assert datasets.class_names(tmp_path) is None
+
+
+def test_missing_paths_and_names(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        datasets.load(str(tmp_path / "missing.npz"))
+    with pytest.raises(ValueError, match=r"Unknown dataset 'cifar10'.*fashion_mnist"):
+        datasets.load("cifar10")
+    with pytest.raises(ValueError, match="path"):
+        datasets.load(str(tmp_path), path=tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        datasets.load(tmp_path / "empty")
+    assert datasets.BINARIZATIONS == ("none", "static", "dynamic")
+
+
+# ---- folders of images ---------------------------------------------------------------
+
+
+def write_images(folder, arrays):
+    """Saves uint8 arrays as PNGs, class by class: {class: [array, ...]}."""
+    from PIL import Image
+
+    for name, images in arrays.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            Image.fromarray(image).save(folder / name / f"{i:03d}.png")
+
+
+def tiny_images(rng, n, shape):
+    return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 5, 3)], ids=["grey", "rgb"])
+def test_image_folder_with_train_and_test(tmp_path, shape):
+    rng = np.random.default_rng(0)
+    images = {split: {"cat": tiny_images(rng, 3, shape), "dog": tiny_images(rng, 2, shape)}
+              for split in ("train", "test")}
+    for split, classes in images.items():
+        write_images(tmp_path / split, classes)
+    for split, classes in images.items():
+        x, y = datasets.load(tmp_path, split, labels=True)
+        # Keras' order: classes sorted by name, files sorted within each.
+        expected = np.stack(classes["cat"] + classes["dog"]) / 255.0
+        assert x.shape == (5, *shape) and x.dtype == np.float32
+        np.testing.assert_allclose(x, expected, atol=1e-6)
+        np.testing.assert_array_equal(y, [0, 0, 0, 1, 1])
+    assert datasets.class_names(tmp_path) == ("cat", "dog")
+
+
+def test_image_folder_without_splits_is_split_90_10_with_a_seed(tmp_path):
+    rng = np.random.default_rng(0)
+    classes = {"a": tiny_images(rng, 12, (4, 4)), "b": tiny_images(rng, 8, (4, 4))}
+    write_images(tmp_path, classes)
+    everything = np.stack(classes["a"] + classes["b"])
+    train, y_train = datasets.load(tmp_path, "train", labels=True)
+    test, y_test = datasets.load(tmp_path, "test", labels=True)
+    assert len(train) == 18 and len(test) == 2
+    # Disjoint, together the whole folder, labels aligned, the same on every call.
+    pixels = np.round(np.concatenate([train, test]) * 255).astype(np.uint8)
+    index = [next(i for i, e in enumerate(everything) if np.array_equal(e, p)) for p in pixels]
+    assert sorted(index) == list(range(20))
+    np.testing.assert_array_equal(np.concatenate([y_train, y_test]),
+                                  [0 if i < 12 else 1 for i in index])
+    np.testing.assert_array_equal(test, datasets.load(tmp_path, "test"))
+
+
+def test_image_folder_without_classes_binary_images_and_sizes(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    bits = [rng.integers(0, 2, (4, 4), dtype=np.uint8) for _ in range(10)]
+    for i, image in enumerate(bits):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    x, y = datasets.load(folder, "train", labels=True)
+    assert y is None and x.shape == (9, 4, 4) and set(np.unique(x)) <= {0.0, 1.0}
+    Image.fromarray(np.zeros((5, 4), np.uint8)).save(folder / "odd.png")
+    with pytest.raises(ValueError, match=r"differ in size.*image_size"):
+        datasets.load(folder)
+    assert datasets.load(folder, image_size=(4, 4)).shape == (10, 4, 4)  # 11 images, 90%
+
+
 # ---- validation and binarization ---------------------------------------------------
 
 

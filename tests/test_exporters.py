@@ -1,4 +1,9 @@
-"""exporters: SavedModel / TFLite exports, parity, atomicity, metadata."""
+"""exporters: SavedModel / TFLite exports, parity, atomic publishing, metadata.
+
+Exported outputs are checked through the one parity helper (`exporters.parity`);
+the helper itself is checked once against a numpy computation of the error.
+TFLite conversions take seconds each, so those tests are marked `slow`.
+"""
 
 import json
 import os
@@ -12,8 +17,9 @@ import tensorflow as tf
 
 import exporters
 import tfvae
-from exporters import parity
+from exporters import parity, pipeline
 from tests.helpers import small_vae, to_numpy
+from tfvae import atomic
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tflite_decoder.py"
 
@@ -25,25 +31,71 @@ def model(fashion_small):
     return vae
 
 
+def _snapshot(root):
+    """{relative path: bytes (None for a directory)} of everything under `root`, hidden too."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def _spec(tensor_spec):
+    return {"shape": tensor_spec.shape.as_list(), "dtype": tensor_spec.dtype.name}
+
+
+## The parity helper, against numpy
+
+
+def test_parity_measures_the_difference_to_another_model(model, tmp_path):
+    other = small_vae(latent_dim=4, seed=1)           # same architecture, other weights
+    exporters.export_saved_model(other, tmp_path / "other")
+    figures = parity.compare(model, str(tmp_path / "other"), seed=3)
+    # Reference: the two Keras decoders on the same latents, in numpy.
+    errors = [np.abs(to_numpy(other.decode_mean(z)).astype("float64")
+                     - to_numpy(model.decode_mean(z)).astype("float64"))
+              for z in (parity.sample_inputs(model, "decoder", b, seed=3 + i)["z"]
+                        for i, b in enumerate((1, 8)))]
+    assert figures["max_abs_error"] == pytest.approx(max(e.max() for e in errors), abs=1e-5)
+    assert figures["mean_abs_error"] == pytest.approx(
+        sum(e.sum() for e in errors) / sum(e.size for e in errors), abs=1e-5)
+    assert figures["max_abs_error"] > 0.01
+    with pytest.raises(parity.ParityError, match="max abs error"):
+        parity.verify(model, str(tmp_path / "other"), seed=3)
+
+
+## SavedModel
+
+
 @pytest.mark.parametrize("part", ["decoder", "encoder", "generator"])
 def test_saved_model_serving_signature_matches_keras(model, tmp_path, part):
     path = tmp_path / part
     info = exporters.export_saved_model(model, path, part=part)
     assert info["passed"] and info["max_abs_error"] <= 1e-5
+    # Re-measured on other inputs than the exporter's own check.
+    figures = parity.compare(model, str(path), part=part, seed=7)
+    assert figures["max_abs_error"] <= 1e-5 and set(figures["per_batch"]) == {"1", "8"}
+    # The metadata describes the signature TensorFlow reads back from the artifact.
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
-    if part == "encoder":
-        x = np.random.default_rng(0).uniform(size=(3, 28, 28)).astype("float32")
-        out = serve(x=tf.constant(x))
-        loc, scale = model.posterior_head(model.encoder(x))
-        np.testing.assert_allclose(out["loc"], to_numpy(loc), atol=1e-5)
-        np.testing.assert_allclose(out["scale"], to_numpy(scale), atol=1e-5)
-    else:
-        out = serve(**{("z" if part == "decoder" else "eps"): tf.constant(z)})
-        np.testing.assert_allclose(out["mean"], to_numpy(model.decode_mean(z)), atol=1e-5)
-    assert (path / "metadata.json").is_file()
+    written = json.loads((path / "metadata.json").read_text())
+    assert written == json.loads(json.dumps(info))
+    inputs, outputs = serve.structured_input_signature[1], serve.structured_outputs
+    assert written["inputs"] == {name: _spec(spec) for name, spec in inputs.items()}
+    assert written["outputs"] == {name: _spec(spec) for name, spec in outputs.items()}
 
 
+def test_generator_needs_standard_normal_prior_for_explicit_noise(tmp_path):
+    vae = small_vae(latent_dim=4, prior="mixture_of_gaussians")
+    with pytest.raises(ValueError, match="MixtureOfGaussians"):
+        exporters.export_saved_model(vae, tmp_path / "g", part="generator")
+    # TFLite builtins cannot sample that prior in the graph either.
+    with pytest.raises(ValueError, match="standard-normal prior only.*MixtureOfGaussians"):
+        exporters.export_tflite(vae, tmp_path / "g.tflite", part="generator",
+                                in_graph_sampling=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+## TFLite
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize,bound", [(None, 1e-5), ("float16", 5e-3), ("int8", 0.15)])
 def test_tflite_parity_and_builtin_ops(model, tmp_path, quantize, bound, fashion_small):
     path = tmp_path / f"decoder_{quantize}.tflite"
@@ -60,6 +112,7 @@ def test_tflite_parity_and_builtin_ops(model, tmp_path, quantize, bound, fashion
         assert "QUANTIZE" in ops and "DEQUANTIZE" in ops
 
 
+@pytest.mark.slow
 def test_int8_file_is_at_most_35_percent_of_float32(tmp_path):
     vae = tfvae.VAE((28, 28), 4, seed=0)          # default mlp (512, 256)
     f32 = exporters.export_tflite(vae, tmp_path / "f32.tflite", verify=False)
@@ -68,34 +121,33 @@ def test_int8_file_is_at_most_35_percent_of_float32(tmp_path):
     assert int8["size_bytes"] <= 0.35 * f32["size_bytes"]
 
 
+@pytest.mark.slow
 def test_generator_round_trip(model, tmp_path):
-    exporters.export_tflite(model, tmp_path / "gen.tflite", part="generator")
-    from ai_edge_litert.interpreter import Interpreter
-
-    run = Interpreter(model_path=str(tmp_path / "gen.tflite")).get_signature_runner()
-    eps = np.random.default_rng(1).standard_normal((5, 4)).astype("float32")
-    np.testing.assert_allclose(run(eps=eps)["mean"], to_numpy(model.decode_mean(eps)),
-                               atol=1e-5)
+    info = exporters.export_tflite(model, tmp_path / "gen.tflite", part="generator")
+    assert info["inputs"] == {"eps": {"shape": [None, 4], "dtype": "float32"}}
+    figures = parity.compare(model, str(tmp_path / "gen.tflite"), part="generator", seed=5)
+    assert figures["max_abs_error"] <= 1e-5
 
 
+@pytest.mark.slow
 def test_in_graph_sampler_draws_fresh_latents(model, tmp_path):
-    info = exporters.export_tflite(model, tmp_path / "s.tflite", part="generator",
-                                   in_graph_sampling=True)
+    path = tmp_path / "s.tflite"
+    info = exporters.export_tflite(model, path, part="generator", in_graph_sampling=True)
     assert "RANDOM_STANDARD_NORMAL" in info["tflite_ops"]
-    run = parity.load(str(tmp_path / "s.tflite"))
-    out = run(num_samples=np.asarray(64, "int32"))
-    assert out["mean"].shape == (64, 28, 28) and out["z"].shape == (64, 4)
-    assert abs(out["z"].mean()) < 0.5 and 0.6 < out["z"].std() < 1.4
-    np.testing.assert_allclose(out["mean"], to_numpy(model.decode_mean(out["z"])), atol=1e-5)
+    run = parity.load(str(path))
+    first, second = (run(num_samples=np.asarray(64, "int32")) for _ in range(2))
+    assert first["mean"].shape == (64, 28, 28) and first["z"].shape == (64, 4)
+    assert abs(first["z"].mean()) < 0.5 and 0.6 < first["z"].std() < 1.4
+    assert not np.array_equal(first["z"], second["z"])
+    # The means are the Keras decoder's on the latents the artifact drew.
+    figures = parity.compare(model, str(path), part="generator", in_graph_sampling=True)
+    assert figures["max_abs_error"] <= 1e-5
 
 
-def test_generator_needs_standard_normal_prior_for_explicit_noise(tmp_path):
-    vae = small_vae(latent_dim=4, prior="mixture_of_gaussians")
-    with pytest.raises(ValueError, match="MixtureOfGaussians"):
-        exporters.export_saved_model(vae, tmp_path / "g", part="generator")
-    assert not (tmp_path / "g").exists()
+## Publishing: never clobber, all or nothing
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_and_overwrite_replaces(model, tmp_path):
     path = tmp_path / "dec.tflite"
     first = exporters.export_tflite(model, path, verify=False)
@@ -113,12 +165,37 @@ def test_refuses_to_overwrite_and_overwrite_replaces(model, tmp_path):
         "dec.metadata.json", "dec.tflite", "sm"]
 
 
+def test_an_existing_metadata_file_is_not_replaced_without_overwrite(model, tmp_path):
+    (tmp_path / "dec.metadata.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="dec.metadata.json"):
+        exporters.export_tflite(model, tmp_path / "dec.tflite")
+    assert _snapshot(tmp_path) == {"dec.metadata.json": b"{}"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dec.tflite", "dec.metadata.json"])
+def test_a_file_that_appears_during_the_export_is_not_clobbered(model, tmp_path, monkeypatch,
+                                                                name):
+    real_verify = parity.verify
+
+    def verify_while_another_writer_creates(*args, **kwargs):
+        figures = real_verify(*args, **kwargs)
+        (tmp_path / name).write_text("another writer")    # after the up-front check
+        return figures
+
+    monkeypatch.setattr(parity, "verify", verify_while_another_writer_creates)
+    with pytest.raises(FileExistsError, match=name):
+        exporters.export_tflite(model, tmp_path / "dec.tflite")
+    assert _snapshot(tmp_path) == {name: b"another writer"}
+
+
+@pytest.mark.slow
 def test_failed_verification_leaves_nothing(model, tmp_path, monkeypatch):
     path = tmp_path / "dec.tflite"
     # A real failure: float32 TFLite differs from Keras by ~1e-7, above 0.
     with pytest.raises(parity.ParityError, match="max abs error .* > 0"):
         exporters.export_tflite(model, path, tolerance=0.0)
-    assert list(tmp_path.iterdir()) == []
+    assert _snapshot(tmp_path) == {}          # neither the artifact nor its metadata
 
     def broken(*args, **kwargs):
         raise parity.ParityError("forced")
@@ -126,18 +203,64 @@ def test_failed_verification_leaves_nothing(model, tmp_path, monkeypatch):
     monkeypatch.setattr(parity, "verify", broken)
     with pytest.raises(parity.ParityError, match="forced"):
         exporters.export_saved_model(model, tmp_path / "sm")
-    assert list(tmp_path.iterdir()) == []
+    assert _snapshot(tmp_path) == {}
 
 
+@pytest.mark.slow
 def test_failed_verification_keeps_the_old_artifact(model, tmp_path):
     path = tmp_path / "dec.tflite"
     exporters.export_tflite(model, path, verify=False)
-    before = path.read_bytes()
-    with pytest.raises(parity.ParityError):
+    before = _snapshot(tmp_path)
+    with pytest.raises(parity.ParityError, match="Nothing was written"):
         exporters.export_tflite(model, path, quantize="float16", overwrite=True,
                                 tolerance=0.0)
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dec.metadata.json", "dec.tflite"]
+    assert _snapshot(tmp_path) == before
+    assert sorted(before) == ["dec.metadata.json", "dec.tflite"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format,name", [("savedmodel", "sm"), ("tflite", "dec.tflite")])
+def test_failed_overwrite_keeps_the_old_artifact_and_metadata(model, tmp_path, monkeypatch,
+                                                              format, name):
+    exporters.export(model, tmp_path / name, format=format, verify=False)
+    before = _snapshot(tmp_path)
+    assert len(before) > 1                     # the artifact and its metadata
+
+    def broken(model, path, *args, **kwargs):  # fails after the new artifact was written
+        assert os.path.exists(path) and os.path.basename(path).startswith(f".{name}.tmp-")
+        raise parity.ParityError("forced")
+
+    monkeypatch.setattr(parity, "verify", broken)
+    with pytest.raises(parity.ParityError, match="forced"):
+        exporters.export(model, tmp_path / name, format=format, part="encoder",
+                         overwrite=True)
+    assert _snapshot(tmp_path) == before
+
+
+def test_publish_undoes_the_earlier_files_when_a_later_one_fails(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "a.bin"
+
+    def staged(path, text):
+        tmp = atomic.staging_path(path)
+        Path(tmp).write_text(text)
+        return tmp
+
+    # Fresh destinations: the second one is taken, so the first is removed again.
+    second.write_text("taken")
+    with pytest.raises(FileExistsError):
+        pipeline.publish([(staged(first, "new"), str(first)), (staged(second, "new"), str(second))],
+                         overwrite=False)
+    assert _snapshot(tmp_path) == {"a.bin": b"taken"}
+    # Replaced destinations: a failing rename (its staged file is gone) restores the first.
+    first.write_text("old")
+    missing = str(tmp_path / ".a.bin.tmp-gone")
+    with pytest.raises(FileNotFoundError):
+        pipeline.publish([(staged(first, "new"), str(first)), (missing, str(second))],
+                         overwrite=True)
+    assert _snapshot(tmp_path) == {"a.bin": b"taken", "a.json": b"old"}
+
+
+## Arguments and the dispatcher
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -145,6 +268,10 @@ def test_failed_verification_keeps_the_old_artifact(model, tmp_path):
     ({"quantize": "int4"}, "quantize='int4'.*'float16', 'dynamic', 'int8'"),
     ({"part": "encoder", "quantize": "int8"}, "calibration_data"),
     ({"part": "decoder", "in_graph_sampling": True}, "part='generator' only"),
+    ({"part": "generator", "in_graph_sampling": True, "quantize": "int8"},
+     "cannot calibrate an in-graph sampler"),
+    ({"calibration_data": np.zeros((0, 28, 28), "float32")},
+     r"`calibration_data`, expected at least one example.*shape \(0, 28, 28\)"),
 ])
 def test_bad_arguments(model, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -164,6 +291,20 @@ def test_bad_path_model_and_format(model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_dispatcher_accepts_only_the_documented_formats(model, tmp_path):
+    with pytest.raises(ValueError, match="format='saved_model'.*'savedmodel', 'tflite'"):
+        exporters.export(model, tmp_path / "m", format="saved_model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_quantization_mode_has_a_parity_bound():
+    assert set(parity.TOLERANCES) == {mode or "float32" for mode in exporters.QUANTIZE_MODES}
+    assert parity.tolerance_for("none") == parity.tolerance_for(None) == {"max": 1e-5}
+    with pytest.raises(ValueError, match="quantization='int4'.*'float16', 'dynamic', 'int8'"):
+        parity.tolerance_for("int4")
+
+
+@pytest.mark.slow
 def test_dispatcher_and_metadata(model, tmp_path):
     info = exporters.export(model, tmp_path / "d.tflite", format="tflite",
                             quantize="dynamic")
@@ -181,6 +322,7 @@ def test_dispatcher_and_metadata(model, tmp_path):
     assert sm["format"] == "savedmodel" and sm["quantization"] == "float32"
 
 
+@pytest.mark.slow
 def test_tflite_decoder_example_runs_without_tensorflow(model, tmp_path):
     exporters.export_tflite(model, tmp_path / "dec.tflite")
     completed = subprocess.run(

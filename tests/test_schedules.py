@@ -170,10 +170,10 @@ def test_free_bits_clamps_the_batch_mean_kl_per_dimension(fashion_small):
     model = small()
     kl = analytic_kl_per_dim(model, x).mean(axis=0)        # (latent_dim,)
     lam = float(np.sort(kl)[1]) + 1e-3                     # some dims below λ, one above
-    loss, reconstruction, reported_kl, _ = model._objective(x)
+    loss, reconstruction, reported_kl, _ = model.objective_terms(x)
     np.testing.assert_allclose(np.mean(loss + reconstruction), kl.sum(), rtol=1e-4)
     model.free_bits.assign(lam)
-    loss, reconstruction, reported_kl, _ = model._objective(x)
+    loss, reconstruction, reported_kl, _ = model.objective_terms(x)
     penalty = float(np.mean(loss + reconstruction))
     np.testing.assert_allclose(penalty, np.maximum(lam, kl).sum(), rtol=1e-4)
     assert penalty > kl.sum() + 1e-3
@@ -191,7 +191,7 @@ def test_free_bits_stops_the_kl_gradient_of_collapsed_dimensions(fashion_small):
     def gradient(term):
         model.sampling.seed_generator.state.assign(state)   # the same z each time
         with tf.GradientTape() as tape:
-            value = tf.reduce_mean(term(model._objective(x)))
+            value = tf.reduce_mean(term(model.objective_terms(x)))
         return [g.numpy() for g in tape.gradient(value, head)]
 
     model.free_bits.assign(1e3)                            # every dimension below λ
@@ -221,7 +221,7 @@ def test_free_bits_callback_trains_and_survives_save_load(fashion_small, tmp_pat
     assert float(loaded.free_bits.numpy()) == 1.0
     kl = analytic_kl_per_dim(loaded, x[:64]).mean(axis=0)
     assert np.maximum(1.0, kl).sum() > kl.sum() + 0.1      # the floor lifts some dimension
-    loss, reconstruction, _, _ = loaded._objective(x[:64])
+    loss, reconstruction, _, _ = loaded.objective_terms(x[:64])
     np.testing.assert_allclose(float(np.mean(loss + reconstruction)),
                                np.maximum(1.0, kl).sum(), rtol=1e-4)
     model.fit(x[:64], epochs=1, verbose=0, callbacks=[FreeBits(0.2, reset=True)])

@@ -6,6 +6,7 @@ new one, never half of one, and an existing file is only replaced when asked.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -136,3 +137,31 @@ def write_file(path, write, mode="w", overwrite=False, newline=None):
         with open(tmp, mode, newline=newline) as f:
             write(f)
     return write_with(path, writer, overwrite=overwrite)
+
+
+def write_json(path, values, overwrite=False):
+    """Writes `values` as indented JSON, atomically; numpy values become plain ones.
+
+    Args:
+        path: the destination.
+        values: JSON-able data; numpy scalars and arrays are converted.
+        overwrite: whether an existing `path` may be replaced.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> write_json("metrics.json", {"elbo": np.float32(-101.2)}, overwrite=True)
+    """
+    def write(f):
+        json.dump(values, f, indent=2, sort_keys=True, default=_jsonable)
+        f.write("\n")
+    return write_file(path, write, overwrite=overwrite)
+
+
+def _jsonable(value):
+    # numpy scalars and arrays (and anything else array-like) have `tolist`.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -1,8 +1,13 @@
-"""Image data for VAEs: the embedded default, MNIST, Fashion-MNIST, and tf.data pipelines.
+"""One loader for image data: dataset names, .npy/.npz files, IDX folders, folders of images.
 
-Full datasets are looked for on disk first (`search_paths`) and downloaded only
-when a network answers: training machines are often offline, and a hung
-download is worse than a clear error.
+`load(name_or_path, split)` returns numpy arrays under one scaling rule
+(`to_unit_interval`). The tf.data pipeline that feeds `VAE.fit` is in
+`tfvae.pipeline`; its `make_dataset`, `binarize` and `load_dataset` are also
+importable from here. Full datasets are looked for on disk first
+(`search_paths`) and downloaded only when a network answers: training machines
+are often offline, and a hung download is worse than a clear error. Nothing
+here imports TensorFlow at module level, so the command line can offer its
+choices without it.
 """
 
 import gzip
@@ -11,10 +16,18 @@ import socket
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+
+from tfvae import image_folders
 
 DATASETS = ("default", "mnist", "fashion_mnist")
 SPLITS = ("train", "test")
+BINARIZATIONS = ("none", "static", "dynamic")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+# A .npy, or an .npz of one array, gives its last 10% to the test split.
+TEST_FRACTION = 0.1
 
 # Debian's `dataset-fashion-mnist` package; tests monkeypatch this to hide it.
 SYSTEM_DIRS = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",)}
@@ -27,6 +40,16 @@ _IDX_NAMES = {
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _NPZ_NAMES = {"mnist": ("mnist.npz",), "fashion_mnist": ("fashion_mnist.npz", "fashion-mnist.npz")}
 _SUBDIRS = {"mnist": ("mnist",), "fashion_mnist": ("fashion_mnist", "fashion-mnist")}
+# Re-exported from tfvae.pipeline on first use: importing it imports TensorFlow.
+_PIPELINE = ("binarize", "make_dataset", "load_dataset")
+
+
+def __getattr__(name):
+    if name in _PIPELINE:
+        from tfvae import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'tfvae.datasets' has no attribute {name!r}")
 
 
 def read_idx(path):
@@ -127,38 +150,109 @@ def has_network(host="storage.googleapis.com", port=443, timeout=2.0):
         return False
 
 
-def load(name="default", split="train", path=None, labels=False, scale=True):
-    """Loads one split of a 28x28 grey-scale image dataset.
+def load(name_or_path="default", split="train", labels=False, path=None, scale=True,
+         image_size=None):
+    """Loads one split of a dataset, by name or from a local file or folder.
 
     Args:
-        name: one of `DATASETS`. "default" is a 4000/1000-image Fashion-MNIST
-            subset shipped in the package; the others are found on disk (see
-            `search_paths`), or downloaded by Keras if a network answers.
+        name_or_path: str or PathLike, one of
+            - a name in `DATASETS`: "default" is a 4000/1000-image Fashion-MNIST
+              subset shipped in the package; "mnist" and "fashion_mnist" are
+              found on disk (see `search_paths`), or downloaded by Keras if a
+              network answers;
+            - a `.npy` array, or a `.npz` with Keras-style `x_train`/`x_test`
+              (and `y_train`/`y_test`) or `train`/`test` arrays (`valid`
+              serves as the test split when there is no `test`); a `.npy`,
+              or an `.npz` of one array, gives its last 10% to the test split;
+            - a folder of IDX files with the MNIST names (`.gz` or raw), any
+              dataset;
+            - a folder of images (PNG, JPEG, BMP, GIF): grey (n, h, w) when
+              every image has one channel, else RGB (n, h, w, 3); labels from
+              the sorted sub-folder names; `train/` and `test/` sub-folders
+              as splits, else a seeded 90/10 split (`tfvae.image_folders`).
         split: "train" or "test".
-        path: optional folder of IDX files (standard names, `.gz` or raw) or a
-            Keras-style `.npz` (`x_train`, `y_train`, `x_test`, `y_test`).
-            If it exists it is the only place used: a wrong folder should
-            fail, not silently load other data.
-        labels: bool, also return the labels.
-        scale: bool, return float32 in [0, 1]; otherwise the stored uint8.
+        labels: bool, also return integer labels (None when there are none).
+        path: optional folder of IDX files or Keras-style `.npz` for a named
+            dataset ("mnist", "fashion_mnist"). If it exists it is the only
+            place used: a wrong folder should fail, not load other data.
+        scale: bool, return float32 by the one rule: uint8 grey levels / 255,
+            uint8 0/1 data and floats as they are. Otherwise the stored values.
+        image_size: optional (height, width) to resize a folder's images to;
+            by default they must all have the same size.
 
     Returns:
-        x of shape (n, 28, 28), or `(x, y)` with int64 `y` of shape (n,).
+        x of shape (n, ...), or `(x, y)` with int64 `y` of shape (n,) or None.
 
     Raises:
-        ValueError: unknown name or split, or malformed data files.
-        FileNotFoundError: `path` is missing, or the data is nowhere to be
-            found (the message lists the places searched).
+        ValueError: unknown name or split, or malformed data.
+        FileNotFoundError: a missing path, or a named dataset found nowhere
+            (the message lists the places searched).
 
     Example:
 
     >>> x, y = load("default", split="test", labels=True)
     >>> x.shape, x.dtype, y.dtype
     ((1000, 28, 28), dtype('float32'), dtype('int64'))
+    >>> x_train = load("path/to/images/")                # class sub-folders
     """
-    _check_name(name)
     if split not in SPLITS:
         raise ValueError(f"Unrecognized split={split!r}. Supported splits are: {list(SPLITS)}.")
+    source = os.fspath(name_or_path)
+    if source in DATASETS:
+        x, y = _load_named(source, split, path, labels)
+    elif path is not None:
+        raise ValueError(f"`path` applies to the named datasets {list(DATASETS[1:])}; "
+                         f"pass the path itself instead. Received: path={path!r}")
+    else:
+        x, y = _load_path(_check_source(source), split, image_size)
+    x = np.asarray(x)
+    if scale:
+        x = to_unit_interval(x)
+    if not labels:
+        return x
+    if y is not None:
+        y = np.asarray(y).astype("int64").reshape(-1)
+        if len(y) != len(x):
+            raise ValueError(f"{source!r} {split} split has {len(x)} examples but "
+                             f"{len(y)} labels.")
+    return x, y
+
+
+def to_unit_interval(x):
+    """The one scaling rule: float32, uint8 grey levels / 255, 0/1 and floats as they are.
+
+    A uint8 array whose values are all 0 or 1 is binary data (binarized
+    MNIST): dividing it by 255 would turn its ones into 1/255.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.uint8 and x.size and x.max() > 1:
+        return x.astype("float32") / np.float32(255)
+    return x.astype("float32")
+
+
+def class_names(name_or_path):
+    """Names of the integer labels of a dataset, or None when it has none.
+
+    The Fashion-MNIST classes for "default" and "fashion_mnist", the sorted
+    sub-folder names for a folder of images (Keras' order).
+    """
+    source = os.fspath(name_or_path)
+    if source in ("default", "fashion_mnist"):
+        return FASHION_MNIST_CLASSES
+    return image_folders.class_names(source) if os.path.isdir(source) else None
+
+
+def _check_source(source):
+    if os.path.exists(source):
+        return source
+    if os.sep in source or os.path.splitext(source)[1]:
+        raise FileNotFoundError(f"No such data file or folder: {source!r}.")
+    raise ValueError(f"Unknown dataset {source!r}. Available datasets are: {list(DATASETS)}, "
+                     "or pass the path of a .npy/.npz file, an IDX folder or a folder of "
+                     "images.")
+
+
+def _load_named(name, split, path, labels):
     if name == "default":
         with np.load(Path(__file__).parent / "data" / "fashion_mnist_small.npz") as f:
             x, y = f[f"x_{split}"], f[f"y_{split}"]
@@ -168,12 +262,39 @@ def load(name="default", split="train", path=None, labels=False, scale=True):
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
         raise ValueError(f"Expected {name!r} images as uint8 of shape (n, 28, 28); "
                          f"found {x.dtype} of shape {x.shape}.")
-    if scale:
-        x = x.astype("float32") / 255.0
-    y = np.asarray(y).astype("int64").reshape(-1) if labels else None
-    if labels and len(y) != len(x):
-        raise ValueError(f"{name!r} {split} split has {len(x)} images but {len(y)} labels.")
-    return (x, y) if labels else x
+    return x, y
+
+
+def _load_path(source, split, image_size):
+    if os.path.isfile(source):
+        return _read_array_file(source, split)
+    images, labels = (_idx_file(Path(source), stem) for stem in _IDX_NAMES[split])
+    if images:
+        return read_idx(images), (read_idx(labels) if labels else None)
+    return image_folders.read(source, split, image_size)
+
+
+def _read_array_file(path, split):
+    if path.endswith(".npy"):
+        arrays = {"x": np.load(path, allow_pickle=False)}
+    elif path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    else:
+        raise ValueError(f"Unsupported data file {path!r}: expected a .npy or .npz file, "
+                         "an IDX folder or a folder of images.")
+    keys = [(f"x_{split}", f"y_{split}"), (split, None)]
+    if split == "test":
+        keys += [("x_valid", "y_valid"), ("valid", None)]
+    for x_key, y_key in keys:
+        if x_key in arrays:
+            return arrays[x_key], arrays.get(y_key)
+    if len(arrays) == 1:
+        x = next(iter(arrays.values()))
+        cut = len(x) - max(1, int(len(x) * TEST_FRACTION))
+        return (x[:cut] if split == "train" else x[cut:]), None
+    raise ValueError(f"{path} holds arrays {sorted(arrays)}; expected 'x_{split}' or "
+                     f"'{split}' (or a single array).")
 
 
 def _check_name(name):
@@ -214,14 +335,18 @@ def _read_candidate(candidate, name, split, labels):
         return _read_npz(candidate, split, labels) if candidate.suffix == ".npz" else None
     if not candidate.is_dir():
         return None
-    files = [next((candidate / (stem + ext) for ext in (".gz", "")
-                   if (candidate / (stem + ext)).is_file()), None)
-             for stem in _IDX_NAMES[split][: 2 if labels else 1]]
+    files = [_idx_file(candidate, stem) for stem in _IDX_NAMES[split][: 2 if labels else 1]]
     if all(files):
         arrays = [read_idx(f) for f in files]
         return arrays[0], (arrays[1] if labels else None)
     npzs = [candidate / npz for npz in _NPZ_NAMES[name] if (candidate / npz).is_file()]
     return next(filter(None, (_read_npz(npz, split, labels) for npz in npzs)), None)
+
+
+def _idx_file(folder, stem):
+    """folder/stem.gz or folder/stem, whichever exists first, or None."""
+    return next((folder / (stem + ext) for ext in (".gz", "") if (folder / (stem + ext)).is_file()),
+                None)
 
 
 def _read_npz(path, split, labels):
@@ -230,115 +355,3 @@ def _read_npz(path, split, labels):
         if not all(k in f.files for k in keys):
             return None
         return f[keys[0]], (f[keys[1]] if labels else None)
-
-
-def binarize(x, method="sample", seed=None):
-    """Turns intensities in [0, 1] into 0/1 pixels once ("static binarization").
-
-    Args:
-        x: array-like in [0, 1].
-        method: "sample" draws each pixel from Bernoulli(x) — the usual choice
-            for Bernoulli-likelihood VAEs; "threshold" keeps pixels > 0.5.
-        seed: int or None, seeds the numpy Generator used by "sample".
-
-    Returns:
-        float32 array of x's shape holding 0.0 and 1.0.
-
-    Raises:
-        ValueError: unknown method, or x empty, non-finite or outside [0, 1].
-
-    Example:
-
-    >>> binarize([[0.2, 0.9]], method="threshold")
-    array([[0., 1.]], dtype=float32)
-    """
-    if method not in ("sample", "threshold"):
-        raise ValueError(f"Unknown binarization method {method!r}; use 'sample' or 'threshold'.")
-    x = check_array(x).astype("float32")
-    _check_unit_range(x)
-    if method == "threshold":
-        return (x > 0.5).astype("float32")
-    return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype("float32")
-
-
-def _check_unit_range(x):
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"`x` must lie in [0, 1] to be binarized; its values span "
-                         f"[{x.min()}, {x.max()}]. Divide uint8 images by 255 first.")
-
-
-def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, cache=True,
-                 prefetch=True, drop_remainder=False, shuffle_buffer=None):
-    """Builds a `tf.data.Dataset` of float32 batches of `x` (no labels) for `VAE.fit`.
-
-    Args:
-        x: array-like of examples, e.g. (n, 28, 28) in [0, 1].
-        batch_size: int > 0.
-        shuffle: bool, reshuffle every epoch.
-        binarization: None, "static" (sample 0/1 pixels once, with numpy), or
-            "dynamic" (a fresh Bernoulli sample of every batch each epoch,
-            which regularises Bernoulli VAEs better than a fixed sample).
-        seed: int or None, makes shuffling and binarization reproducible.
-        cache, prefetch, drop_remainder: bools for the `tf.data` steps of
-            the same names (prefetch uses `tf.data.AUTOTUNE`).
-        shuffle_buffer: int or None; None shuffles over the whole of `x`.
-
-    Returns:
-        A `tf.data.Dataset` yielding float32 tensors of shape (batch, ...).
-
-    Raises:
-        ValueError: bad batch size or binarization, bad x (see `check_array`),
-            or x outside [0, 1] when binarizing.
-
-    Example:
-
-    >>> ds = make_dataset(load("default"), batch_size=64, binarization="dynamic", seed=0)
-    >>> next(iter(ds)).shape
-    TensorShape([64, 28, 28])
-    """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
-    if binarization not in (None, "static", "dynamic"):
-        raise ValueError(f"Unknown binarization={binarization!r}; use None/'static'/'dynamic'.")
-    x = check_array(x).astype("float32")
-    if x.ndim < 1:
-        raise ValueError("`x` must have a batch dimension; received a scalar.")
-    if binarization == "static":
-        x = binarize(x, seed=seed)
-    elif binarization == "dynamic":
-        _check_unit_range(x)
-    ds = tf.data.Dataset.from_tensor_slices(x)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer or len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if binarization == "dynamic":
-        # Random ops in a tf.data map replay the same numbers every epoch once
-        # any seed (op or global) is set; a re-randomized seed stream gives a
-        # new sample per epoch that is still reproducible for a given `seed`.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: tf.cast(tf.random.stateless_uniform(tf.shape(batch), s) < batch,
-                                     tf.float32),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds
-
-
-def load_dataset(name="default", split="train", batch_size=128, path=None, **kwargs):
-    """`load` then `make_dataset`: a ready-to-fit pipeline in one call.
-
-    Args:
-        name, split, path: as in `load`; batch_size and **kwargs: as in
-            `make_dataset` (shuffle, binarization, seed, ...).
-
-    Returns:
-        A `tf.data.Dataset` of float32 batches in [0, 1].
-
-    Example:
-
-    >>> vae.fit(load_dataset("default", binarization="dynamic"), epochs=5)
-    """
-    return make_dataset(load(name, split=split, path=path), batch_size=batch_size, **kwargs)

@@ -92,6 +92,27 @@ def get_strategy(name="default", tpu=None, devices=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def global_mean(per_example):
+    """Σ of this replica's values / the number of examples on ALL replicas.
+
+    Keras sums the replicas' gradients, so this makes N replicas take exactly
+    the single-device step on the mean. The count is all-reduced rather than
+    taken as (this replica's count × replicas): an uneven last batch would
+    otherwise weight the replicas unequally.
+
+    Args:
+        per_example: float tensor (batch,), this replica's per-example values.
+
+    Returns:
+        A scalar tensor.
+    """
+    count = tf.cast(tf.shape(per_example)[0], per_example.dtype)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return tf.reduce_sum(per_example) / count
+
+
 def global_batch_size(per_replica_batch_size, strategy=None):
     """per-replica batch size × number of replicas in sync.
 

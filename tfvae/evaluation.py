@@ -32,20 +32,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfvae.validation import check_array
+from tfvae.validation import check_array, check_positive_int
 from tfvae.vae import VAE
 
 tfd = tfp.distributions
 
 # Compiled estimators per model, so repeated calls do not retrace.
 _COMPILED = weakref.WeakKeyDictionary()
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Received an invalid value for `{name}`, expected a positive "
-                         f"integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _scored_data(model, x, name="x"):
@@ -82,10 +75,10 @@ def _estimator(model, num_samples, chunk_size):
         return tf.cast(tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0), tf.float64)
 
     # autograph=False: the graph is written out (tf.while_loop) rather than
-    # converted. AutoGraph caches converted methods in a way that, in a long
-    # process, once handed this call the model's converted `elbo_terms`
-    # instead of `log_importance_weights` (a TypeError after 25 minutes of
-    # training); with nothing converted there is nothing to mix up.
+    # converted. AutoGraph caches converted methods, and in a long process
+    # that cache can hand this call another converted method of the model
+    # (`elbo_terms` for `log_importance_weights`, a TypeError); with nothing
+    # converted there is nothing to mix up.
     @tf.function(input_signature=[tf.TensorSpec((None,) + model.data_shape, tf.float32),
                                   tf.TensorSpec((2,), tf.int32)], reduce_retracing=True,
                  autograph=False)
@@ -151,9 +144,9 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
     nll = -log_px.mean()
     ```
     """
-    num_samples = _positive_int(num_samples, "num_samples")
-    batch_size = _positive_int(batch_size, "batch_size")
-    chunk_size = min(_positive_int(chunk_size, "chunk_size"), num_samples)
+    num_samples = check_positive_int(num_samples, "num_samples")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    chunk_size = min(check_positive_int(chunk_size, "chunk_size"), num_samples)
     x = _scored_data(model, x)
     estimate = _estimator(model, num_samples, chunk_size)
     base = _base_seeds(seed)[0]
@@ -213,8 +206,8 @@ def elbo(model, x, num_samples=1, batch_size=100, seed=None):
     gap = log_px - tfvae.evaluation.elbo(vae, x_test)   # ≥ 0 on average
     ```
     """
-    num_samples = _positive_int(num_samples, "num_samples")
-    batch_size = _positive_int(batch_size, "batch_size")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    batch_size = check_positive_int(batch_size, "batch_size")
     x = _scored_data(model, x)
     base = _base_seeds(seed)[1]
     # Draws per decoder call, so a large num_samples does not decode
@@ -260,7 +253,7 @@ def per_latent_kl(model, x, batch_size=100):
         raise ValueError(f"per_latent_kl needs a prior that factorises over latent "
                          f"dimensions; {type(model.prior).__name__} does not.")
     total = np.zeros(model.latent_dim, np.float64)
-    for _, batch in _batches(x, _positive_int(batch_size, "batch_size")):
+    for _, batch in _batches(x, check_positive_int(batch_size, "batch_size")):
         _, kl = model.elbo_terms(batch, per_dimension=True)
         total += kl.numpy().sum(axis=0)
     return total / len(x)
@@ -278,7 +271,7 @@ def active_units(model, x, threshold=0.01, batch_size=100):
     ```
     """
     x = check_array(x, model.data_shape, model.likelihood, name="x")
-    loc, _ = _posterior_stats(model, x, _positive_int(batch_size, "batch_size"))
+    loc, _ = _posterior_stats(model, x, check_positive_int(batch_size, "batch_size"))
     return int(np.sum(loc.astype(np.float64).var(axis=0) > threshold))
 
 
@@ -368,8 +361,8 @@ def compare(models, data, num_samples=5000, names=None, seed=None, elbo_samples=
     ```
     """
     names, models = _named_models(models, names)
-    _positive_int(num_samples, "num_samples")
-    _positive_int(elbo_samples, "elbo_samples")
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(elbo_samples, "elbo_samples")
     for model in models:
         data = _scored_data(model, data, name="data")
     rows = []
@@ -408,3 +401,68 @@ def _named_models(models, names):
         raise ValueError(f"`names` must be {len(models)} distinct strings. Received: "
                          f"names={names!r}")
     return names, models
+
+
+@dataclasses.dataclass
+class Report:
+    """What `tfvae evaluate` prints; log-likelihoods in nats per example."""
+
+    num_examples: int
+    num_dims: int            # prod(input_shape)
+    elbo: float              # mean ELBO
+    iwae_k: int
+    iwae: float              # mean IWAE_k bound estimate
+    num_samples: int         # K of the log p(x) estimate
+    nll: float               # −mean log p(x), importance-sampled with K samples
+    nll_stderr: float        # standard error of that mean (NaN for one example)
+    bits_per_dim: float      # nll / (num_dims · ln 2)
+    kl_per_latent: tuple     # mean KL(q(z_j|x) ‖ p(z_j)) per latent dimension
+    active_units: int
+
+    def to_text(self):
+        """Aligned lines, one figure per line."""
+        kl = self.kl_per_latent
+        return "\n".join([
+            f"{'ELBO':<20}{self.elbo:10.3f} nats",
+            f"{f'IWAE-{self.iwae_k}':<20}{self.iwae:10.3f} nats",
+            f"{f'IS-NLL (K={self.num_samples})':<20}{self.nll:10.3f} ± {self.nll_stderr:.3f} "
+            f"nats   {self.bits_per_dim:.4f} bits/dim",
+            f"{'KL per latent':<20}" + " ".join(f"{v:.3f}" for v in kl)
+            + f"   (total {sum(kl):.3f})",
+            f"{'active units':<20}{self.active_units} / {len(kl)}"])
+
+
+def report(model, x, num_samples=1000, iwae_k=50, seed=None):
+    """ELBO, IWAE-k, importance-sampled NLL ± s.e., bits/dim, KL per latent, active units.
+
+    Args:
+        model: a `tfvae.VAE`.
+        x: array (n, *input_shape); the likelihood must be a density of it
+            (as for `log_marginal_likelihood`).
+        num_samples: int ≥ 1, K for log p(x).
+        iwae_k: int ≥ 1, k for the IWAE bound.
+        seed: int or None; an int makes the report reproducible.
+
+    Returns:
+        A `Report`; `report.to_text()` is what `tfvae evaluate` prints.
+
+    Example:
+    ```python
+    print(tfvae.evaluation.report(vae, x_test_binary, num_samples=1000).to_text())
+    ```
+    """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    iwae_k = check_positive_int(iwae_k, "iwae_k")
+    x = _scored_data(model, x)
+    log_px = log_marginal_likelihood(model, x, num_samples=num_samples, seed=seed)
+    nll = float(-log_px.mean())
+    dims = math.prod(model.data_shape)
+    stderr = float(log_px.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return Report(
+        num_examples=len(x), num_dims=dims,
+        elbo=float(elbo(model, x, seed=seed).mean()), iwae_k=iwae_k,
+        iwae=float(iwae_bound(model, x, num_samples=iwae_k, seed=seed).mean()),
+        num_samples=num_samples, nll=nll, nll_stderr=stderr,
+        bits_per_dim=nll / (dims * math.log(2)),
+        kl_per_latent=tuple(float(v) for v in per_latent_kl(model, x)),
+        active_units=active_units(model, x))

@@ -123,6 +123,17 @@ class Sampling(keras.layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def gaussian_log_prob_from_noise(epsilon, scale, sum_dims=True):
+    """log N(z; μ, σ²) at z = μ + σ·ε, computed from ε rather than from z.
+
+    log q(z|x) = Σ_j −½ ε_j² − log σ_j − ½ log 2π. Recovering ε as (z − μ)/σ
+    would lose it to rounding when |μ| ≫ σ (float32 keeps ~7 digits of z), so
+    the density is evaluated at the noise that made the sample.
+    """
+    log_prob = -0.5 * ops.square(epsilon) - ops.log(scale) - 0.5 * np.log(2.0 * np.pi)
+    return ops.sum(log_prob, axis=-1) if sum_dims else log_prob
+
+
 @keras.saving.register_keras_serializable(package="tfvae")
 class GaussianPosteriorHead(keras.layers.Layer):
     """Maps encoder features to the loc and scale of a diagonal Gaussian.

@@ -35,7 +35,8 @@ def _image_shape(input_shape, num_downsamples):
     return h, w, c
 
 
-def build_encoder(architecture, input_shape, hidden_units=(512, 256), filters=(32, 64)):
+def build_encoder(architecture, input_shape, hidden_units=(512, 256), filters=(32, 64),
+                  dtype=None):
     """Returns the built-in encoder x -> features.
 
     Args:
@@ -43,22 +44,24 @@ def build_encoder(architecture, input_shape, hidden_units=(512, 256), filters=(3
         input_shape: tuple, shape of one example.
         hidden_units: tuple of ints, MLP widths (conv uses the last as its dense width).
         filters: tuple of ints, conv channels per stride-2 layer.
+        dtype: None (the global policy) or a Keras dtype policy for every layer.
 
     Returns:
         A `keras.Sequential`.
     """
     layers = [keras.Input(tuple(input_shape))]
     if architecture == "mlp":
-        layers.append(keras.layers.Flatten())
-        layers += [keras.layers.Dense(u, activation="relu") for u in hidden_units]
+        layers.append(keras.layers.Flatten(dtype=dtype))
+        layers += [keras.layers.Dense(u, activation="relu", dtype=dtype) for u in hidden_units]
     elif architecture == "conv":
         h, w, c = _image_shape(input_shape, len(filters))
         if len(input_shape) == 2:
-            layers.append(keras.layers.Reshape((h, w, c)))
-        layers += [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")
+            layers.append(keras.layers.Reshape((h, w, c), dtype=dtype))
+        layers += [keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu",
+                                       dtype=dtype)
                    for f in filters]
-        layers += [keras.layers.Flatten(),
-                   keras.layers.Dense(hidden_units[-1], activation="relu")]
+        layers += [keras.layers.Flatten(dtype=dtype),
+                   keras.layers.Dense(hidden_units[-1], activation="relu", dtype=dtype)]
     else:
         raise ValueError(
             f"Unrecognized architecture={architecture!r}. Supported "
@@ -68,7 +71,7 @@ def build_encoder(architecture, input_shape, hidden_units=(512, 256), filters=(3
 
 
 def build_decoder(architecture, latent_dim, output_shape, num_params=1,
-                  hidden_units=(512, 256), filters=(32, 64)):
+                  hidden_units=(512, 256), filters=(32, 64), dtype=None):
     """Returns the built-in decoder z -> likelihood params.
 
     Args:
@@ -77,6 +80,8 @@ def build_decoder(architecture, latent_dim, output_shape, num_params=1,
         output_shape: tuple, shape of one example x.
         num_params: int, likelihood parameters per data dimension.
         hidden_units, filters: as for `build_encoder`, mirrored.
+        dtype: None (the global policy) or a Keras dtype policy for the
+            hidden layers.
 
     Returns:
         A `keras.Sequential` whose output is `params_shape(output_shape, num_params)`,
@@ -88,18 +93,19 @@ def build_decoder(architecture, latent_dim, output_shape, num_params=1,
     out_shape = params_shape(output_shape, num_params)
     layers = [keras.Input((latent_dim,))]
     if architecture == "mlp":
-        layers += [keras.layers.Dense(u, activation="relu") for u in reversed(hidden_units)]
+        layers += [keras.layers.Dense(u, activation="relu", dtype=dtype)
+                   for u in reversed(hidden_units)]
         layers += [keras.layers.Dense(math.prod(out_shape), dtype="float32"),
                    keras.layers.Reshape(out_shape, dtype="float32")]
     elif architecture == "conv":
         h, w, c = _image_shape(output_shape, len(filters))
         factor = 2 ** len(filters)
-        layers += [keras.layers.Dense(hidden_units[-1], activation="relu"),
+        layers += [keras.layers.Dense(hidden_units[-1], activation="relu", dtype=dtype),
                    keras.layers.Dense((h // factor) * (w // factor) * filters[-1],
-                                      activation="relu"),
-                   keras.layers.Reshape((h // factor, w // factor, filters[-1]))]
+                                      activation="relu", dtype=dtype),
+                   keras.layers.Reshape((h // factor, w // factor, filters[-1]), dtype=dtype)]
         layers += [keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same",
-                                                activation="relu")
+                                                activation="relu", dtype=dtype)
                    for f in reversed(filters)]
         layers += [keras.layers.Conv2DTranspose(c * num_params, 3, padding="same",
                                                 dtype="float32"),

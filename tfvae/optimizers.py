@@ -2,11 +2,10 @@
 
 Keras' `Adam.update_step` writes the update as separate element-wise ops
 (`m += (g − m)(1 − β₁)`, `v += (g² − v)(1 − β₂)`, `w −= α·m / (√v + ε)`), so
-every step reads and writes each weight-sized tensor about ten times. On 2 CPU
-cores at batch 128 that update took 4.1 ms of a 60 ms step for the built-in
-conv VAE and 2.6 ms of an 11 ms step for the mlp one. TensorFlow's
-`ResourceApplyAdam` kernel does the same arithmetic in one pass (1.3 and 0.9
-ms; benchmarks/train_throughput.py); it has CPU, GPU and XLA implementations.
+every step reads and writes each weight-sized tensor about ten times.
+TensorFlow's `ResourceApplyAdam` kernel does the same arithmetic in one pass;
+it has CPU, GPU and XLA implementations. `benchmarks/train_throughput.py`
+times the two updates side by side.
 """
 
 import keras

@@ -28,11 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tfvae import atomic
+from tfvae.datasets import FASHION_MNIST_CLASSES  # noqa: F401  (plots' public name)
+from tfvae.validation import check_positive_int
 
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
 
 _BATCH = 256
 _DPI = 100
@@ -61,7 +59,7 @@ def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
     ```
     """
     path = _check_path(path, overwrite)
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     samples = _to_numpy(model.sample(n, seed=seed))
     kind = _kind(model.data_shape)
     if kind == "vector":
@@ -104,7 +102,7 @@ def save_reconstructions(model, x, path, n=10, overwrite=False):
     ```
     """
     path = _check_path(path, overwrite)
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     x = _check_examples(model, x, "x")[:n]
     n = len(x)
     recon = _to_numpy(model.reconstruct(x))
@@ -176,7 +174,7 @@ def save_latent_manifold(model, path, n=20, extent=3.0, overwrite=False):
                          f"has latent_dim={model.latent_dim}. Use save_latent_scatter, "
                          "which projects onto 2 principal components.")
     path = _check_path(path, overwrite)
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     if n < 2:
         raise ValueError(f"`n` must be at least 2 for a grid. Received: n={n}")
     if not (isinstance(extent, (int, float)) and math.isfinite(extent) and extent > 0):
@@ -449,12 +447,6 @@ def _to_numpy(tensor):
     import keras
 
     return np.asarray(keras.ops.convert_to_numpy(tensor), dtype="float32")
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_examples(model, x, name):

@@ -133,12 +133,14 @@ class DistributionPrior(Prior):
 NAMES = ("standard_normal", "mixture_of_gaussians")
 
 
-def get(identifier):
+def get(identifier, latent_dim=None):
     """Returns a `Prior` from None, a name, a `Prior` or a `tfd.Distribution`.
 
     Args:
         identifier: None (standard normal), one of `NAMES`, a `Prior`, or a
             `tfd.Distribution` with event shape [latent_dim].
+        latent_dim: None or int; a `Prior` already built for another latent
+            size is refused (its weights cannot serve this one).
 
     Returns:
         A `Prior` layer.
@@ -151,6 +153,12 @@ def get(identifier):
     if identifier is None:
         return StandardNormal()
     if isinstance(identifier, Prior):
+        built_for = getattr(identifier, "latent_dim", None) if identifier.built else None
+        if latent_dim is not None and built_for not in (None, latent_dim):
+            raise ValueError(
+                f"The prior {type(identifier).__name__} was built for latent_dim="
+                f"{built_for} and cannot serve latent_dim={latent_dim}; pass a new prior "
+                f"instance. Received: prior={identifier!r}, latent_dim={latent_dim}")
         return identifier
     if isinstance(identifier, type):
         raise ValueError(

@@ -16,8 +16,6 @@ loss = −mean_x[E_q log p(x|z) − β·KL], the mean taken over the *global*
 batch so that data-parallel replicas take the same step as one device.
 """
 
-import contextlib
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -26,21 +24,22 @@ from keras import ops
 
 from tfvae import likelihoods as likelihoods_lib
 from tfvae import networks
+from tfvae import objectives
 from tfvae import priors as priors_lib
-from tfvae.callbacks import StopOnNaN
-from tfvae.layers import GaussianPosteriorHead, Sampling, stateless_seed
-from tfvae.optimizers import FusedAdam
-from tfvae.validation import (check_data, check_int_tuple, check_number,
-                              check_positive_int)
+from tfvae.distribute import global_mean
+from tfvae.layers import (GaussianPosteriorHead, Sampling, gaussian_log_prob_from_noise,
+                          stateless_seed)
+from tfvae.trainer import Trainer
+from tfvae.validation import (check_choice, check_int_tuple, check_number,
+                              check_positive_int, check_shape)
 
 tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
-OBJECTIVES = ("elbo", "iwae")
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class VAE(keras.Model):
+class VAE(Trainer):
     """A variational auto-encoder trained with `fit` on the ELBO.
 
     Args:
@@ -80,55 +79,36 @@ class VAE(keras.Model):
                  beta=1.0, hidden_units=(512, 256), filters=(32, 64), seed=None,
                  objective="elbo", num_samples=1, **kwargs):
         super().__init__(**kwargs)
-        self.data_shape = _check_shape(input_shape)
-        latent_dim = check_positive_int(latent_dim, "latent_dim")
-        if architecture not in networks.ARCHITECTURES:
-            raise ValueError(f"Unrecognized architecture={architecture!r}. Supported "
-                             f"architectures are: {list(networks.ARCHITECTURES)}.")
-        if kl not in KL_MODES:
-            raise ValueError(f"Unrecognized kl={kl!r}. Supported values are: {list(KL_MODES)}.")
+        self.data_shape = check_shape(input_shape)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.architecture = check_choice(architecture, "architecture", networks.ARCHITECTURES)
+        self.kl = check_choice(kl, "kl", KL_MODES)
         beta = check_number(beta, "beta", minimum=0.0)
-        if objective not in OBJECTIVES:
-            raise ValueError(f"Unrecognized objective={objective!r}. Supported "
-                             f"objectives are: {list(OBJECTIVES)}.")
-        num_samples = check_positive_int(num_samples, "num_samples")
-        hidden_units = check_int_tuple(hidden_units, "hidden_units")
-        filters = check_int_tuple(filters, "filters", example="(32, 64)")
-        self.objective = objective
-        self.num_samples = int(num_samples)
-        self.latent_dim = int(latent_dim)
-        self.architecture = architecture
-        self.hidden_units = hidden_units
-        self.filters = filters
+        self.objective = check_choice(objective, "objective", objectives.OBJECTIVES)
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.hidden_units = check_int_tuple(hidden_units, "hidden_units")
+        self.filters = check_int_tuple(filters, "filters", example="(32, 64)")
         self.seed = seed
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
-        # Sub-layers made here (not passed in) take the model's own dtype
-        # policy, not the global one: `VAE(..., dtype="mixed_bfloat16")` works,
-        # and on load, when the global policy may differ, a mixed-precision
-        # model comes back mixed precision.
-        with _global_policy(self.dtype_policy):
-            self.likelihood = likelihoods_lib.get(likelihood)
-            self.prior = priors_lib.get(prior)
-            if self.prior.built and getattr(self.prior, "latent_dim",
-                                            self.latent_dim) != self.latent_dim:
-                raise ValueError(
-                    f"The prior {type(self.prior).__name__} was built for latent_dim="
-                    f"{self.prior.latent_dim} and cannot serve latent_dim={self.latent_dim}. "
-                    f"Received: prior={self.prior!r}, latent_dim={self.latent_dim}. "
-                    "Pass a new prior instance.")
-            self.encoder = encoder if encoder is not None else networks.build_encoder(
-                architecture, self.data_shape, self.hidden_units, self.filters)
-            self.decoder = decoder if decoder is not None else networks.build_decoder(
-                architecture, self.latent_dim, self.data_shape,
-                self.likelihood.num_params, self.hidden_units, self.filters)
-            self.posterior_head = GaussianPosteriorHead(self.latent_dim,
-                                                        name="posterior_head")
-            self.sampling = Sampling(seed=seed, name="sampling")
+        self.likelihood = likelihoods_lib.get(likelihood)
+        self.prior = priors_lib.get(prior, latent_dim=self.latent_dim)
+        # The built-in networks take the model's own dtype policy, not the
+        # global one, so a mixed-precision model loads as one whatever the
+        # global policy is then.
+        self.encoder = encoder if encoder is not None else networks.build_encoder(
+            architecture, self.data_shape, self.hidden_units, self.filters,
+            dtype=self.dtype_policy)
+        self.decoder = decoder if decoder is not None else networks.build_decoder(
+            architecture, self.latent_dim, self.data_shape,
+            self.likelihood.num_params, self.hidden_units, self.filters,
+            dtype=self.dtype_policy)
+        self.posterior_head = GaussianPosteriorHead(self.latent_dim,
+                                                    name="posterior_head")
+        self.sampling = Sampling(seed=seed, name="sampling")
         if kl == "analytic" and not self.prior.has_analytic_kl:
             raise ValueError(f"kl='analytic' needs a prior with a closed-form KL; "
                              f"{type(self.prior).__name__} has none. Use kl='mc' or 'auto'.")
-        self.kl = kl
         self.kl_mode = "analytic" if (kl == "analytic" or (
             kl == "auto" and self.prior.has_analytic_kl)) else "mc"
         self.initial_beta = float(beta)
@@ -175,9 +155,13 @@ class VAE(keras.Model):
 
     # ---- the probabilistic path, top to bottom ------------------------------
 
+    def posterior_params(self, x, training=False):
+        """(loc, scale) of q(z|x), each (batch, latent_dim) float32, in Keras ops only."""
+        return self.posterior_head(self.encoder(self._as_data(x), training=training))
+
     def encode(self, x, training=False):
         """q(z|x): a diagonal Gaussian with event shape [latent_dim]."""
-        loc, scale = self.posterior_head(self.encoder(self._as_data(x), training=training))
+        loc, scale = self.posterior_params(x, training=training)
         return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
 
     def decode(self, z, training=False):
@@ -246,44 +230,36 @@ class VAE(keras.Model):
         log_qz = gaussian_log_prob_from_noise(epsilon, scale)               # log q(z|x)
         return log_px_z, self.prior.distribution().log_prob(z), log_qz
 
-    def log_marginal_likelihood(self, x, num_samples=5000, **kwargs):
-        """Importance-sampled log p(x) per example; see
-        `tfvae.evaluation.log_marginal_likelihood` for the arguments."""
-        from tfvae import evaluation
-        return evaluation.log_marginal_likelihood(self, x, num_samples=num_samples, **kwargs)
+    def objective_terms(self, x, training=False, with_iwae=False):
+        """The training objective's per-example terms on a batch x.
 
-    def _objective(self, x, training=False, with_iwae=False):
-        """Per-example (loss, reconstruction, kl, iwae bound or None)."""
+        Args:
+            x: tensor (batch, *input_shape).
+            training: bool, passed to the networks.
+            with_iwae: bool, with the ELBO objective and `num_samples` > 1 also
+                estimate IWAE_k (what `evaluate` reports as `iwae`).
+
+        Returns:
+            A `tfvae.objectives.Terms` (loss, reconstruction, kl, iwae).
+        """
         if self.objective == "iwae":
-            log_px_z, log_pz, log_qz = self.log_importance_weights(
-                x, self.num_samples, training=training)
-            log_k = ops.log(ops.cast(self.num_samples, "float32"))
-            bound = ops.logsumexp(log_px_z - self.beta * (log_qz - log_pz), axis=0) - log_k
-            iwae = ops.logsumexp(log_px_z + log_pz - log_qz, axis=0) - log_k
-            return -bound, ops.mean(log_px_z, 0), ops.mean(log_qz - log_pz, 0), iwae
-        reconstruction, kl_dims = self.elbo_terms(x, training=training, per_dimension=True)
-        # Free bits (Kingma et al. 2016): Σ_j max(λ, mean_batch KL_j). A
-        # dimension below λ contributes the constant λ (no gradient); one above
-        # contributes its per-example KL, whose batch mean is KL_j itself.
-        below = ops.logical_and(self.free_bits > 0.0,
-                                ops.mean(kl_dims, axis=0, keepdims=True) < self.free_bits)
-        penalty = ops.sum(ops.where(below, self.free_bits, kl_dims), axis=-1)
-        kl = ops.sum(kl_dims, axis=-1)
-        iwae = None
+            return objectives.iwae(*self.log_importance_weights(
+                x, self.num_samples, training=training), beta=self.beta)
+        reconstruction, kl_per_dim = self.elbo_terms(x, training=training, per_dimension=True)
+        terms = objectives.elbo(reconstruction, kl_per_dim, self.beta, self.free_bits)
         if with_iwae and self.num_samples > 1:
-            log_px_z, log_pz, log_qz = self.log_importance_weights(x, self.num_samples)
-            iwae = ops.logsumexp(log_px_z + log_pz - log_qz, axis=0) - ops.log(
-                ops.cast(self.num_samples, "float32"))
-        return -(reconstruction - self.beta * penalty), reconstruction, kl, iwae
+            terms = terms._replace(iwae=objectives.iwae(
+                *self.log_importance_weights(x, self.num_samples)).iwae)
+        return terms
 
     def train_step(self, data):
         x = _unpack(data)
         with tf.GradientTape() as tape:
-            per_example_loss, reconstruction, kl, iwae = self._objective(x, training=True)
+            per_example_loss, reconstruction, kl, iwae = self.objective_terms(x, training=True)
             # Sum over the replica's examples / global batch size: replicas'
             # gradients are then summed (Keras all-reduces with SUM), which
             # gives exactly the single-device mean, uneven last batch included.
-            loss = ops.sum(per_example_loss) / _global_batch_size(per_example_loss)
+            loss = global_mean(per_example_loss)
             regularization = self._regularization_loss()
             loss += tf.nn.scale_regularization_loss(regularization)
             scaled_loss = self.optimizer.scale_loss(loss)
@@ -292,7 +268,7 @@ class VAE(keras.Model):
         return self._update_metrics(per_example_loss + regularization, reconstruction, kl, iwae)
 
     def test_step(self, data):
-        per_example_loss, reconstruction, kl, iwae = self._objective(_unpack(data),
+        per_example_loss, reconstruction, kl, iwae = self.objective_terms(_unpack(data),
                                                                      with_iwae=True)
         return self._update_metrics(per_example_loss + self._regularization_loss(),
                                     reconstruction, kl, iwae)
@@ -355,72 +331,7 @@ class VAE(keras.Model):
     def call(self, x, training=False):
         return self.decode_mean(self.encode(self._as_data(x), training=training).mean())
 
-    def compile(self, optimizer=None, **kwargs):
-        """As `keras.Model.compile`, with defaults fit for a VAE.
-
-        No `loss` is needed, and none is accepted: the (negative) ELBO, or the
-        IWAE bound, is the loss, and the model reports `loss`, `elbo`,
-        `reconstruction` and `kl` itself. The default optimizer is
-        `tfvae.optimizers.FusedAdam()`, Keras' Adam with each variable's
-        update in one kernel. `jit_compile` defaults to False: XLA measured
-        slower for these models on CPU (benchmarks/train_throughput.py); pass
-        True on GPU/TPU.
-
-        Raises:
-            ValueError: `loss`, `loss_weights`, `metrics` or `weighted_metrics`
-                given, which a VAE could not honour.
-        """
-        for name in _UNSUPPORTED_COMPILE_ARGS:
-            if kwargs.get(name) is not None:
-                raise ValueError(
-                    f"tfvae.VAE.compile does not take `{name}`: the ELBO is the model's "
-                    f"loss and its metrics are built in. Received: {name}={kwargs[name]!r}")
-        if optimizer is None:
-            optimizer = FusedAdam()
-        kwargs.setdefault("jit_compile", False)
-        super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config):
-        # Keras skips restoring the compile state (and so the optimizer's
-        # slots) of models that override `compile`; restore it here.
-        config = keras.saving.deserialize_keras_object(config)
-        for name in _UNSUPPORTED_COMPILE_ARGS:
-            config.pop(name, None)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
-        _refuse_targets(y, kwargs, "fit")
-        x = check_data(x, self.data_shape, self.likelihood, name="x")
-        if validation_data is not None:
-            validation_data = check_data(_validation_x(validation_data), self.data_shape,
-                                         self.likelihood, name="validation_data")
-        self._compile_if_needed()
-        if isinstance(x, tf.data.Dataset):
-            # A dataset carries its own shuffling; Keras would warn that it
-            # ignores its default shuffle=True.
-            kwargs.setdefault("shuffle", False)
-        callbacks = list(callbacks or [])
-        if not any(isinstance(c, StopOnNaN) for c in callbacks):
-            callbacks.append(StopOnNaN())
-        return super().fit(x, None, *args, callbacks=callbacks,
-                           validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        _refuse_targets(y, kwargs, "evaluate")
-        x = check_data(x, self.data_shape, self.likelihood, name="x")
-        self._compile_if_needed()
-        return super().evaluate(x, None, *args, **kwargs)
-
     # ---- plumbing --------------------------------------------------------------
-
-    def _compile_if_needed(self):
-        # In the strategy the model was built under: the optimizer's slots
-        # must be mirrored like the weights they follow.
-        if not self.compiled:
-            with self.distribute_strategy.scope():
-                self.compile()
 
     def _as_data(self, x):
         x = ops.cast(x, "float32")
@@ -463,81 +374,6 @@ class VAE(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
-
-
-def gaussian_log_prob_from_noise(epsilon, scale, sum_dims=True):
-    """log N(z; μ, σ²) at z = μ + σ·ε, computed from ε rather than from z.
-
-    log q(z|x) = Σ_j −½ ε_j² − log σ_j − ½ log 2π. Recovering ε as (z − μ)/σ
-    would lose it to rounding when |μ| ≫ σ (float32 keeps ~7 digits of z), so
-    the density is evaluated at the noise that made the sample.
-    """
-    log_prob = -0.5 * ops.square(epsilon) - ops.log(scale) - 0.5 * np.log(2.0 * np.pi)
-    return ops.sum(log_prob, axis=-1) if sum_dims else log_prob
-
-
-@contextlib.contextmanager
-def _global_policy(policy):
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def _check_shape(input_shape):
-    try:
-        return check_int_tuple(input_shape, "input_shape", example="(28, 28)")
-    except ValueError:
-        hint = f" For vectors write input_shape=({input_shape},)." \
-            if isinstance(input_shape, (int, np.integer)) and input_shape > 0 else ""
-        raise ValueError("Received an invalid value for `input_shape`, expected a "
-                         "tuple of positive integers such as (28, 28). "
-                         f"Received: input_shape={input_shape!r}.{hint}") from None
-
-
-_UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
-
-
-def _refuse_targets(y, kwargs, method):
-    """y, sample weights and class weights have no meaning for an unconditional VAE."""
-    given = {"y": y, "sample_weight": kwargs.get("sample_weight"),
-             "class_weight": kwargs.get("class_weight")}
-    for name, value in given.items():
-        if value is not None:
-            shown = f"array of shape {np.shape(value)}" if hasattr(value, "shape") else repr(value)
-            raise ValueError(
-                f"tfvae.VAE.{method} does not take `{name}`: the VAE models x alone and "
-                f"would silently ignore it. Received: {name}={shown}")
-
-
-def _validation_x(validation_data):
-    """x from `validation_data` given as x, (x,) or (x, None); refuses targets."""
-    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3) \
-            and not isinstance(validation_data[0], (int, float, np.number)):
-        x, *rest = validation_data
-        if any(r is not None for r in rest):
-            raise ValueError(
-                "tfvae.VAE.fit takes validation_data as x or (x,): the VAE models x alone "
-                f"and would silently ignore y or sample weights. Received: validation_data "
-                f"as a tuple of {len(validation_data)}")
-        return x
-    return validation_data
-
-
-def _global_batch_size(per_example):
-    """Examples in this step across all replicas, as a float32 scalar.
-
-    Under a strategy each replica may hold a different number of examples (an
-    uneven last batch); dividing by its own count times the replicas would
-    weight the replicas unequally.
-    """
-    count = ops.cast(ops.shape(per_example)[0], "float32")
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return count
 
 
 def _unpack(data):

@@ -4,7 +4,6 @@ import math
 import numbers
 
 import numpy as np
-import tensorflow as tf
 
 
 def check_positive_int(value, name):
@@ -54,6 +53,25 @@ def check_int_tuple(value, name, example="(512, 256)"):
                          f"tuple of positive integers such as {example}. "
                          f"Received: {name}={value!r}")
     return tuple(int(v) for v in value)
+
+
+def check_choice(value, name, allowed):
+    """Returns `value` if it is in the allow-list `allowed`, else raises ValueError."""
+    if isinstance(value, str) and value in allowed:
+        return value
+    raise ValueError(f"Unrecognized {name}={value!r}. Supported values are: {list(allowed)}.")
+
+
+def check_shape(input_shape):
+    """Returns the shape of one example as a tuple of ints, or raises ValueError."""
+    try:
+        return check_int_tuple(input_shape, "input_shape", example="(28, 28)")
+    except ValueError:
+        hint = f" For vectors write input_shape=({input_shape},)." \
+            if isinstance(input_shape, numbers.Integral) and input_shape > 0 else ""
+        raise ValueError("Received an invalid value for `input_shape`, expected a "
+                         "tuple of positive integers such as (28, 28). "
+                         f"Received: input_shape={input_shape!r}.{hint}") from None
 
 
 def check_array(x, data_shape, likelihood, name="x"):
@@ -139,6 +157,8 @@ def check_data(x, data_shape, likelihood, name="x"):
     Raises:
         ValueError: x is None or fails the checks.
     """
+    import tensorflow as tf  # Not at import: the CLI checks arguments without TensorFlow.
+
     if x is None:
         raise ValueError(f"`{name}` is None: pass the data to train or evaluate on.")
     if isinstance(x, tf.data.Dataset):

@@ -1,0 +1,136 @@
+"""A tfvae VAE trained with its defaults for a fixed wall time: one side of the
+peers benchmark (benchmarks/peers/run.py starts it, in the tfvae venv).
+
+    .venv/bin/python benchmarks/peers/tfvae_side.py --model mlp \
+        --data ../shared/data/binarized_mnist.npz --seconds 30
+
+What a user writes, nothing tuned: `VAE.compile()` (its default optimizer,
+`tfvae.optimizers.FusedAdam`, is Keras' Adam: lr 1e-3, ε 1e-7) and
+`fit(tfvae.datasets.make_dataset(x, batch_size=B))`, float32.
+
+  * mlp: `tfvae.VAE((784,), 50, encoder=..., decoder=...)` with Keras Dense
+    layers 784-200-200 tanh and 50-200-200-784 tanh (benchmarks/_common.py's
+    `burda_mlp`; the built-in mlp's activation is relu), batch 100;
+  * conv: `tfvae.VAE((28, 28), 2, architecture="conv")`, the built-in conv
+    layers (Conv2D 32, 64, 3x3, stride 2, relu; Dense 256; mirrored), batch 128.
+
+The timed window is one `fit` call stopped by a callback once --seconds have
+passed (so it includes what `fit` does per call: iterators, the shuffle
+buffer, the cache); the --warmup-steps steps before it, which trace the train
+function, are timed and reported apart. Prints one JSON line, as torch_side.py.
+
+`--prepare-conv PATH` instead writes the conv benchmark's data: Fashion-MNIST
+(`tfvae.datasets.load("fashion_mnist")`, else the embedded default subset),
+statically binarized with `tfvae.datasets.binarize` (train seed 0, test
+seed 1), as an .npz with uint8 'train' and 'valid' (the test split).
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import burda_mlp  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tfvae  # noqa: E402
+from tfvae import datasets  # noqa: E402
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops `fit` after the batch that ends past `deadline`; counts samples."""
+
+    def __init__(self, deadline, n, batch_size):
+        super().__init__()
+        self.deadline, self.n, self.batch_size = deadline, n, batch_size
+        self.steps = self.samples = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.samples += min(self.batch_size, self.n - batch * self.batch_size)
+        if time.perf_counter() >= self.deadline:
+            self.model.stop_training = True
+
+
+def build(model, seed):
+    keras.utils.set_random_seed(seed)
+    if model == "conv":
+        return tfvae.VAE((28, 28), 2, architecture="conv", seed=seed)
+    return burda_mlp(seed=seed)
+
+
+def heldout(vae, x, batch_size=1000):
+    """Per-example −ELBO = −(log p(x|z) − KL) at one z ~ q(z|x): mean and standard error."""
+    values = []
+    for start in range(0, len(x), batch_size):
+        reconstruction, kl = vae.elbo_terms(x[start:start + batch_size])
+        values.append((kl - reconstruction).numpy())
+    values = np.concatenate(values).astype(np.float64)
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def prepare_conv(path):
+    try:
+        train, test = (datasets.load("fashion_mnist", split) for split in ("train", "test"))
+        source = "Fashion-MNIST (tfvae.datasets.load('fashion_mnist'))"
+    except FileNotFoundError:
+        train, test = (datasets.load("default", split) for split in ("train", "test"))
+        source = "embedded default Fashion-MNIST subset (full data not found)"
+    np.savez(path, train=datasets.binarize(train, seed=0).astype(np.uint8),
+             valid=datasets.binarize(test, seed=1).astype(np.uint8))
+    print(json.dumps({"source": f"{source}, binarize(seed=0/1)", "train_n": len(train),
+                      "heldout_n": len(test)}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("mlp", "conv"))
+    parser.add_argument("--data", help=".npz with uint8 0/1 'train' and 'valid'")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--warmup-steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prepare-conv", metavar="PATH", help="write the conv data and exit")
+    args = parser.parse_args()
+    if args.prepare_conv:
+        return prepare_conv(args.prepare_conv)
+    if not (args.model and args.data):
+        parser.error("--model and --data are needed to train")
+    batch_size = args.batch_size or (100 if args.model == "mlp" else 128)
+    with np.load(args.data) as f:
+        shape = (-1, 784) if args.model == "mlp" else (-1, 28, 28)
+        x_train, x_valid = (f[k].reshape(shape).astype(np.float32) for k in ("train", "valid"))
+    vae = build(args.model, args.seed)
+    vae.compile()
+
+    start = time.perf_counter()
+    warm = x_train[:args.warmup_steps * batch_size]
+    vae.fit(datasets.make_dataset(warm, batch_size=batch_size, seed=args.seed), verbose=0)
+    warmup = time.perf_counter() - start
+    start = time.perf_counter()
+    budget = Budget(start + args.seconds, len(x_train), batch_size)
+    vae.fit(datasets.make_dataset(x_train, batch_size=batch_size, seed=args.seed),
+            epochs=10**6, verbose=0, callbacks=[budget])
+    elapsed = time.perf_counter() - start
+    neg_elbo, se = heldout(vae, x_valid)
+    print(json.dumps({
+        "side": "tfvae", "model": args.model, "samples_per_s": budget.samples / elapsed,
+        "seconds": elapsed, "steps": budget.steps, "samples": budget.samples,
+        "epochs": budget.samples / len(x_train), "warmup_s": warmup,
+        "warmup_steps": args.warmup_steps, "heldout_neg_elbo": neg_elbo, "heldout_se": se,
+        "train_n": len(x_train), "heldout_n": len(x_valid), "batch_size": batch_size,
+        "threads": len(os.sched_getaffinity(0)),
+        "version": f"tfvae {tfvae.__version__}, TF {tf.__version__}, Keras {keras.__version__}",
+    }))
+
+
+if __name__ == "__main__":
+    main()

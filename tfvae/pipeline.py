@@ -1,0 +1,128 @@
+"""The tf.data input pipeline: binarization, then cache -> shuffle -> batch -> prefetch.
+
+`tfvae.datasets` loads arrays; this module turns them into what `VAE.fit`
+reads. Both names are importable from `tfvae.datasets` too
+(`tfvae.datasets.make_dataset`, `tfvae.datasets.binarize`).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae import datasets
+from tfvae.validation import check_positive_int
+
+
+def binarize(x, method="sample", seed=None):
+    """Turns intensities in [0, 1] into 0/1 pixels once ("static binarization").
+
+    Args:
+        x: array-like in [0, 1].
+        method: "sample" draws each pixel from Bernoulli(x) — the usual choice
+            for Bernoulli-likelihood VAEs; "threshold" keeps pixels > 0.5.
+        seed: int or None, seeds the numpy Generator used by "sample".
+
+    Returns:
+        float32 array of x's shape holding 0.0 and 1.0.
+
+    Raises:
+        ValueError: unknown method, or x empty, non-finite or outside [0, 1].
+
+    Example:
+
+    >>> binarize([[0.2, 0.9]], method="threshold")
+    array([[0., 1.]], dtype=float32)
+    """
+    if method not in ("sample", "threshold"):
+        raise ValueError(f"Unknown binarization method {method!r}; use 'sample' or 'threshold'.")
+    x = datasets.check_array(x).astype("float32")
+    _check_unit_range(x)
+    if method == "threshold":
+        return (x > 0.5).astype("float32")
+    return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype("float32")
+
+
+def _check_unit_range(x):
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"`x` must lie in [0, 1] to be binarized; its values span "
+                         f"[{x.min()}, {x.max()}]. Divide uint8 images by 255 first.")
+
+
+def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, cache=True,
+                 prefetch=True, drop_remainder=False, shuffle_buffer=None):
+    """Builds a `tf.data.Dataset` of float32 batches of `x` (no labels) for `VAE.fit`.
+
+    Args:
+        x: array-like of examples, e.g. (n, 28, 28) in [0, 1].
+        batch_size: int > 0.
+        shuffle: bool, reshuffle every epoch.
+        binarization: one of `tfvae.datasets.BINARIZATIONS` or None (= "none"):
+            "static" samples 0/1 pixels once, with numpy; "dynamic" draws a
+            fresh Bernoulli sample of every batch each epoch, which
+            regularises Bernoulli VAEs better than a fixed sample.
+        seed: int or None, makes shuffling and binarization reproducible.
+        cache, prefetch, drop_remainder: bools for the `tf.data` steps of
+            the same names (prefetch uses `tf.data.AUTOTUNE`).
+        shuffle_buffer: int or None; None shuffles over the whole of `x`.
+
+    Returns:
+        A `tf.data.Dataset` yielding float32 tensors of shape (batch, ...).
+
+    Raises:
+        ValueError: bad batch size or binarization, bad x (see `check_array`),
+            or x outside [0, 1] when binarizing.
+
+    Example:
+
+    >>> ds = make_dataset(tfvae.datasets.load("default"), batch_size=64,
+    ...                   binarization="dynamic", seed=0)
+    >>> next(iter(ds)).shape
+    TensorShape([64, 28, 28])
+    """
+    check_positive_int(batch_size, "batch_size")
+    if binarization is not None and binarization not in datasets.BINARIZATIONS:
+        raise ValueError(f"Unrecognized binarization={binarization!r}. Supported values are: "
+                         f"{[None, *datasets.BINARIZATIONS]}.")
+    x = datasets.check_array(x).astype("float32")
+    if x.ndim < 1:
+        raise ValueError("`x` must have a batch dimension; received a scalar.")
+    if binarization == "static":
+        x = binarize(x, seed=seed)
+    elif binarization == "dynamic":
+        _check_unit_range(x)
+    ds = tf.data.Dataset.from_tensor_slices(x)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer or len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if binarization == "dynamic":
+        # Random ops in a tf.data map replay the same numbers every epoch once
+        # any seed (op or global) is set; a re-randomized seed stream gives a
+        # new sample per epoch that is still reproducible for a given `seed`.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, s: tf.cast(tf.random.stateless_uniform(tf.shape(batch), s) < batch,
+                                     tf.float32),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def load_dataset(name="default", split="train", batch_size=128, path=None, **kwargs):
+    """`tfvae.datasets.load` then `make_dataset`: a ready-to-fit pipeline in one call.
+
+    Args:
+        name, split, path: as in `tfvae.datasets.load` (a name or a path);
+            batch_size and **kwargs: as in `make_dataset` (shuffle,
+            binarization, seed, ...).
+
+    Returns:
+        A `tf.data.Dataset` of float32 batches in [0, 1].
+
+    Example:
+
+    >>> vae.fit(load_dataset("default", binarization="dynamic"), epochs=5)
+    """
+    return make_dataset(datasets.load(name, split=split, path=path), batch_size=batch_size,
+                        **kwargs)

@@ -1,0 +1,118 @@
+"""What a VAE changes in `keras.Model`'s compile / fit / evaluate: defaults and refusals.
+
+A VAE's loss is its own objective and it models x alone, so `compile(loss=...)`,
+`metrics=`, `fit(y=...)`, `sample_weight=`, `class_weight=` and datasets of
+`(x, y)` pairs would all be silently ignored by a plain `keras.Model`; here they
+are refused with a `ValueError` before anything is traced. Data are checked
+first (shape, NaN, the likelihood's support), the optimizer defaults to
+`FusedAdam`, and a model built under a `tf.distribute` strategy compiles under
+it. The model's own step (the ELBO) lives in `tfvae/vae.py`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfvae.callbacks import StopOnNaN
+from tfvae.optimizers import FusedAdam
+from tfvae.validation import check_data
+
+UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
+
+
+class Trainer(keras.Model):
+    """`keras.Model` with a VAE's compile/fit/evaluate front door.
+
+    Subclasses set `data_shape` (tuple) and `likelihood` (a
+    `tfvae.likelihoods.Likelihood`) before `fit` is called; the data are
+    checked against both.
+    """
+
+    def compile(self, optimizer=None, **kwargs):
+        """As `keras.Model.compile`, with defaults fit for a VAE.
+
+        No `loss` is needed, and none is accepted: the (negative) ELBO, or the
+        IWAE bound, is the loss, and the model reports `loss`, `elbo`,
+        `reconstruction` and `kl` itself. The default optimizer is
+        `tfvae.optimizers.FusedAdam()`, Keras' Adam with each variable's
+        update in one kernel. `jit_compile` defaults to False: XLA measured
+        slower for these models on CPU (see benchmarks/RESULTS.md); pass True
+        on GPU/TPU.
+
+        Raises:
+            ValueError: `loss`, `loss_weights`, `metrics` or `weighted_metrics`
+                given, which a VAE could not honour.
+        """
+        for name in UNSUPPORTED_COMPILE_ARGS:
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"tfvae.VAE.compile does not take `{name}`: the ELBO is the model's "
+                    f"loss and its metrics are built in. Received: {name}={kwargs[name]!r}")
+        kwargs.setdefault("jit_compile", False)
+        super().compile(optimizer=FusedAdam() if optimizer is None else optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state (and so the optimizer's
+        # slots) of models that override `compile`; restore it here.
+        config = keras.saving.deserialize_keras_object(config)
+        for name in UNSUPPORTED_COMPILE_ARGS:
+            config.pop(name, None)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
+        refuse_targets(y, kwargs, "fit")
+        x = check_data(x, self.data_shape, self.likelihood, name="x")
+        if validation_data is not None:
+            validation_data = check_data(validation_x(validation_data), self.data_shape,
+                                         self.likelihood, name="validation_data")
+        self._compile_if_needed()
+        if isinstance(x, tf.data.Dataset):
+            # A dataset carries its own shuffling; Keras would warn that it
+            # ignores its default shuffle=True.
+            kwargs.setdefault("shuffle", False)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNaN) for c in callbacks):
+            callbacks.append(StopOnNaN())
+        return super().fit(x, None, *args, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        refuse_targets(y, kwargs, "evaluate")
+        x = check_data(x, self.data_shape, self.likelihood, name="x")
+        self._compile_if_needed()
+        return super().evaluate(x, None, *args, **kwargs)
+
+    def _compile_if_needed(self):
+        # In the strategy the model was built under: the optimizer's slots
+        # must be mirrored like the weights they follow.
+        if not self.compiled:
+            with self.distribute_strategy.scope():
+                self.compile()
+
+
+def refuse_targets(y, kwargs, method):
+    """y, sample weights and class weights have no meaning for an unconditional VAE."""
+    given = {"y": y, "sample_weight": kwargs.get("sample_weight"),
+             "class_weight": kwargs.get("class_weight")}
+    for name, value in given.items():
+        if value is not None:
+            shown = f"array of shape {np.shape(value)}" if hasattr(value, "shape") else repr(value)
+            raise ValueError(
+                f"tfvae.VAE.{method} does not take `{name}`: the VAE models x alone and "
+                f"would silently ignore it. Received: {name}={shown}")
+
+
+def validation_x(validation_data):
+    """x from `validation_data` given as x, (x,) or (x, None); refuses targets."""
+    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3) \
+            and not isinstance(validation_data[0], (int, float, np.number)):
+        x, *rest = validation_data
+        if any(r is not None for r in rest):
+            raise ValueError(
+                "tfvae.VAE.fit takes validation_data as x or (x,): the VAE models x alone "
+                f"and would silently ignore y or sample weights. Received: validation_data "
+                f"as a tuple of {len(validation_data)}")
+        return x
+    return validation_data
