@@ -33,10 +33,12 @@ demo: $(STAMP)
 		--out $(RUN)/decoder_int8.tflite --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=10 tests
 
+# The unit tests: no subprocess, TFLite conversion, XLA compile or multi-epoch
+# training (those are marked `slow` in tests/); under a minute on 2 cores.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -ra -m "not slow" tests
+	$(PY) -m pytest -q -ra -m "not slow" --durations=10 tests
 
 # The speed benchmarks, short settings (the README gives the full commands).
 # Uses Debian's Fashion-MNIST when installed (`make data`), else the embedded default.

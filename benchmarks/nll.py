@@ -19,7 +19,6 @@ for the test set (`tfvae.datasets.binarize(seed=--seed)`).
 """
 
 import argparse
-import json
 import time
 
 # First: _common sets TensorFlow's log level before TensorFlow loads.
@@ -68,10 +67,6 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 ## Run
-
-
-def write_json(path, payload):
-    atomic.write_file(path, lambda f: json.dump(payload, f, indent=2), overwrite=True)
 
 
 def run(objective, k, train, test, dynamic, args, budget_s):
@@ -131,7 +126,7 @@ def main(argv=None):
         results.append(run(obj, args.k, train, test, dynamic, args, budget_s))
         # Each model takes up to an hour: keep what is done if the next one dies.
         if args.out:
-            write_json(args.out, {**run_info, "results": results})
+            atomic.write_json(args.out, {**run_info, "results": results}, overwrite=True)
 
     print(f"Test NLL, K={args.num_samples} importance samples, "
           f"{results[0]['eval_examples']} test images (nats; lower is better)")

@@ -137,6 +137,7 @@ def tiny_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_folder(tiny_run):
     for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
                  "reconstructions.png", "training_curves.png", "manifold.png",
@@ -166,6 +167,7 @@ def test_train_writes_a_complete_run_folder(tiny_run):
     assert any(f.startswith("events.out.tfevents") for f in events), events
 
 
+@pytest.mark.slow
 def test_sample_reconstruct_evaluate_compare(tiny_run, tmp_path, capsys):
     model = str(tiny_run / "model.keras")
     code, out, _ = run_main(["sample", "--model", model, "--n", "16",
@@ -206,6 +208,7 @@ def test_sample_reconstruct_evaluate_compare(tiny_run, tmp_path, capsys):
                                     capsys)[::2], 1, r"`names` must be 2 distinct.*'a', 'a'")
 
 
+@pytest.mark.slow
 def test_export_prints_parity_and_size(tiny_run, tmp_path, capsys):
     out_path = tmp_path / "decoder.tflite"
     code, out, err = run_main(["export", "--model", str(tiny_run / "model.keras"), "--format",
@@ -216,6 +219,7 @@ def test_export_prints_parity_and_size(tiny_run, tmp_path, capsys):
     assert errors and max(errors) <= 1e-5, out  # float32 TFLite vs the Keras decoder
 
 
+@pytest.mark.slow
 def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, capsys):
     rng = np.random.default_rng(0)
     path = tmp_path / "vectors.npz"
@@ -233,6 +237,7 @@ def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, cap
     assert not (run / "manifold.png").exists()  # drawn for 2-d latents only
 
 
+@pytest.mark.slow
 def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys):
     run = tmp_path / "run"
     # 384 examples in batches of 64: 6 batches an epoch, run 2 at a time.
@@ -266,6 +271,7 @@ def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys):
     assert float(model.free_bits.numpy()) == 0.25
 
 
+@pytest.mark.slow
 def test_bfloat16_run_saves_and_loads(tmp_path, capsys):
     run = tmp_path / "run"
     code, _, err = run_main(["train", *TINY, "--epochs", "1", "--precision", "mixed_bfloat16",
@@ -344,6 +350,7 @@ def test_resume_after_sigkill_continues_the_history(tmp_path):
 # ---- the verbs default to the data a model was trained on -------------------------
 
 
+@pytest.mark.slow
 def test_evaluate_defaults_to_the_runs_data_split_and_binarization(tmp_path, capsys):
     rng = np.random.default_rng(0)
     path = tmp_path / "grey.npz"
@@ -371,6 +378,7 @@ def test_evaluate_defaults_to_the_runs_data_split_and_binarization(tmp_path, cap
                                      "--no-binarize"], capsys)[::2], 1, r"not binary")
 
 
+@pytest.mark.slow
 def test_train_on_a_folder_of_images_and_reconstruct_from_it(tmp_path, capsys):
     from PIL import Image
 
@@ -438,7 +446,7 @@ def test_evaluation_report_matches_ppca_closed_forms():
     np.testing.assert_allclose(report.kl_per_latent, kl, rtol=1e-3)
     assert report.active_units == int(np.sum(mu.var(axis=0) > 0.01))
     text = report.to_text()
-    assert f"IS-NLL (K=4)" in text and f"/ {w.shape[1]}" in text
+    assert "IS-NLL (K=4)" in text and f"/ {w.shape[1]}" in text
 
 
 # ---- start-up: quiet, and without TensorFlow for help and argument errors --------

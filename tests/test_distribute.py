@@ -46,6 +46,7 @@ def _run(scenario, out, env=None, timeout=240):
     return np.load(out)
 
 
+@pytest.mark.slow
 def test_mirrored_matches_single_device(tmp_path):
     r = _run("mirrored_vs_default", tmp_path / "out.npz")
     assert int(r["replicas"]) == 2
@@ -85,6 +86,7 @@ def _assert_independent(a, b):
     assert abs(np.corrcoef(a, b)[0, 1]) < 0.07  # 4.4 standard errors at n = 4000
 
 
+@pytest.mark.slow
 def test_mirrored_replicas_draw_independent_reproducible_noise(tmp_path):
     r = _run("mirrored_noise", tmp_path / "out.npz")
     assert int(r["replicas"]) == 2
@@ -106,6 +108,7 @@ def test_mirrored_replicas_draw_independent_reproducible_noise(tmp_path):
     _assert_independent(r["first_call1_eps"][0], r["first_call2_eps"][0])
 
 
+@pytest.mark.slow
 def test_mirrored_uneven_last_batch_takes_the_single_device_step(tmp_path):
     r = _run("mirrored_uneven_batch", tmp_path / "out.npz")
     assert int(r["replicas"]) == 2
@@ -122,6 +125,7 @@ def test_mirrored_uneven_last_batch_takes_the_single_device_step(tmp_path):
     assert last_step > 1e-2
 
 
+@pytest.mark.slow
 def test_fused_adam_updates_every_replica_like_one_device(tmp_path):
     r = _run("mirrored_fused_adam", tmp_path / "out.npz")
     assert int(r["replicas"]) == 2 and str(r["optimizer"]) == "FusedAdam"
@@ -134,6 +138,7 @@ def test_fused_adam_updates_every_replica_like_one_device(tmp_path):
         assert np.abs(r[f"single_w{i}"] - r[f"initial_w{i}"]).max() > 1e-4
         np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=2e-6)
 
+@pytest.mark.slow
 def test_mirrored_training_save_load(tmp_path):
     r = _run("mirrored_save_load", tmp_path / "out.npz")
     assert str(r["loaded_type"]) == "VAE"
@@ -148,6 +153,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multiworker_matches_single_device(tmp_path):
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     procs = []
@@ -219,6 +225,7 @@ def test_distributed_dataset_uses_global_batch():
         distribute.global_batch_size(0)
 
 
+@pytest.mark.slow
 def test_xla_jit_compile_trains(fashion_small):
     from tests.helpers import small_vae
 

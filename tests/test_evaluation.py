@@ -114,6 +114,7 @@ def test_iwae_objective_with_one_sample_is_the_elbo_in_expectation():
     assert iwae5_loss < elbo_loss - 0.1                 # a tighter bound, a lower loss
 
 
+@pytest.mark.slow
 def test_iwae_objective_trains_and_evaluate_reports_the_bound(fashion_small):
     x = fashion_small["x_train"][:512]
     model = tfvae.VAE((28, 28), 4, hidden_units=(64,), objective="iwae", num_samples=5, seed=0)

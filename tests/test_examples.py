@@ -35,6 +35,7 @@ def assert_keras_archive(path):
     assert "config.json" in zipfile.ZipFile(path).namelist()
 
 
+@pytest.mark.slow
 def test_quickstart(tmp_path):
     stdout = run_example("quickstart.py", tmp_path)
     assert "samples: shape (64, 28, 28)" in stdout
@@ -43,6 +44,7 @@ def test_quickstart(tmp_path):
     assert_keras_archive(tmp_path / "vae.keras")
 
 
+@pytest.mark.slow
 def test_custom_likelihood(tmp_path):
     stdout = run_example("custom_likelihood.py", tmp_path)
     elbos = {}
@@ -59,6 +61,7 @@ def test_custom_likelihood(tmp_path):
     assert_png(tmp_path / "poisson_reconstructions.png")
 
 
+@pytest.mark.slow
 def test_conv_fashion_mnist(tmp_path):
     stdout = run_example("conv_fashion_mnist.py", tmp_path)
     assert "data: " in stdout and "Fashion-MNIST" in stdout
@@ -68,6 +71,7 @@ def test_conv_fashion_mnist(tmp_path):
         assert_png(tmp_path / name)
 
 
+@pytest.mark.slow
 def test_distributed(tmp_path):
     stdout = run_example("distributed.py", tmp_path, "--devices", "2")
     assert "replicas in sync: 2" in stdout
@@ -77,6 +81,7 @@ def test_distributed(tmp_path):
     assert_keras_archive(tmp_path / "vae.keras")
 
 
+@pytest.mark.slow
 def test_model_comparison(tmp_path):
     stdout = run_example("model_comparison.py", tmp_path)
     table = (tmp_path / "comparison.md").read_text()

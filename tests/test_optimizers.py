@@ -94,6 +94,7 @@ def test_config_round_trip_and_registered_name():
     assert restored.get_config() == config
 
 
+@pytest.mark.slow
 def test_vae_default_optimizer_trains_saves_and_restores(tmp_path, fashion_small):
     x = fashion_small["x_train"][:128]
     vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0)
@@ -113,6 +114,7 @@ def test_vae_default_optimizer_trains_saves_and_restores(tmp_path, fashion_small
     assert int(loaded.optimizer.iterations.numpy()) == 9
 
 
+@pytest.mark.slow
 def test_mixed_float16_loss_scaling_wraps_the_fused_update(fashion_small):
     x = fashion_small["x_train"][:64]
     vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0,
@@ -128,6 +130,7 @@ def test_mixed_float16_loss_scaling_wraps_the_fused_update(fashion_small):
     assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before))
 
 
+@pytest.mark.slow
 def test_fused_update_compiles_with_xla(fashion_small):
     # TPUs run through XLA, which has its own ResourceApplyAdam kernel.
     x = fashion_small["x_train"][:64]

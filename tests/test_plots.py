@@ -99,6 +99,7 @@ def test_vector_data(tmp_path):
     _read_png(plots.save_latent_manifold(model, tmp_path / "m.png", n=4))
 
 
+@pytest.mark.slow
 def test_training_curves_from_fit_history_and_csv(tmp_path, fashion_small):
     model = tfvae.VAE((28, 28), 2, hidden_units=(8,))
     csv_path = tmp_path / "history.csv"

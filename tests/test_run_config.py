@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tfvae import atomic, callbacks, datasets, distribute, likelihoods, networks, objectives
+from tfvae import atomic, callbacks, distribute, likelihoods, networks, objectives
+from tfvae import pipeline
 from tfvae.run_config import KEYS, PRECISIONS, RunConfig, check_field
 
 # The settings of a run as documented (README, `tfvae train --help`), written
@@ -16,7 +17,7 @@ DOCUMENTED_DEFAULTS = {
     "learning_rate": 1e-3, "beta": 1.0, "warmup_epochs": 0, "warmup_schedule": "linear",
     "objective": "elbo", "num_samples": 1, "free_bits": 0.0, "binarization": "none",
     "strategy": "default", "seed": 0, "max_train_examples": None, "precision": "float32",
-    "jit_compile": False, "steps_per_execution": 8,
+    "jit_compile": False, "steps_per_execution": None,
 }
 
 
@@ -39,7 +40,7 @@ def test_allow_lists_are_the_owners():
     assert choices["warmup_schedule"] is callbacks.SCHEDULE_MODES
     assert choices["objective"] is objectives.OBJECTIVES
     assert choices["strategy"] is distribute.STRATEGIES
-    assert choices["binarization"] is datasets.BINARIZATIONS
+    assert choices["binarization"] is pipeline.BINARIZATIONS
     assert choices["precision"] is PRECISIONS
 
 

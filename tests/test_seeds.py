@@ -116,7 +116,8 @@ def _noise(seed, mode):
     return [draw((500, 4)).numpy() for _ in range(2)]
 
 
-@pytest.mark.parametrize("mode", ["eager", "function", "xla"])
+@pytest.mark.parametrize("mode", [
+    "eager", "function", pytest.param("xla", marks=pytest.mark.slow)])
 def test_sampling_noise_is_standard_normal_and_reproducible(mode):
     first, second = _noise(9, mode)
     # Successive draws are new noise; each is N(0, 1).
@@ -167,7 +168,7 @@ def _fit(x, jit_compile, steps_per_execution):
     return vae, start, history.history["loss"]
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_fit_draws_new_reproducible_noise_every_step(fashion_small, jit_compile):
     x = fashion_small["x_train"][:256]
     one, start, loss = _fit(x, jit_compile, 1)

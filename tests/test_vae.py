@@ -39,12 +39,12 @@ def test_monte_carlo_kl_agrees_with_analytic_in_expectation(fashion_small):
     mc = small_vae(latent_dim=3, kl="mc", seed=2)
     mc.set_weights(analytic.get_weights())
     x = np.repeat(fashion_small["x_test"][:2], 20_000, axis=0)
-    _, kl_exact = analytic.elbo_terms(x)
+    _, kl_exact = analytic.elbo_terms(x[::20_000])  # deterministic: once per example
     _, kl_mc = mc.elbo_terms(x)
-    kl_exact = to_numpy(kl_exact).reshape(2, -1)
+    kl_exact = to_numpy(kl_exact)
     kl_mc = to_numpy(kl_mc).reshape(2, -1)
     standard_error = kl_mc.std(axis=1) / np.sqrt(kl_mc.shape[1])
-    assert np.all(np.abs(kl_mc.mean(axis=1) - kl_exact[:, 0]) < 4 * standard_error + 1e-3)
+    assert np.all(np.abs(kl_mc.mean(axis=1) - kl_exact) < 4 * standard_error + 1e-3)
 
 
 def test_the_two_forms_of_the_elbo_agree(fashion_small):
@@ -70,11 +70,12 @@ def _zero_noise(model):
     model.make_test_function(force=True)  # drop a function traced with the noise
 
 
-def test_loss_is_minus_elbo_with_beta_one_and_weights_kl_by_beta(fashion_small):
+def test_loss_is_minus_elbo_with_beta_one_and_weights_kl_by_beta(fashion_small,
+                                                                 trained_weights):
     x = fashion_small["x_test"][:256]
     model = small_vae(seed=0)
-    # Trained a little, so the logits are far from 0 and the KL from 0 too.
-    model.fit(fashion_small["x_train"][:1024], batch_size=64, epochs=1, verbose=0)
+    # Trained weights, so the logits are far from 0 and the KL from 0 too.
+    model.set_weights(trained_weights)
     beta_model = small_vae(seed=0, beta=0.25)
     for name in ("encoder", "posterior_head", "decoder"):
         getattr(beta_model, name).set_weights(getattr(model, name).get_weights())
@@ -102,6 +103,7 @@ def test_loss_is_minus_elbo_with_beta_one_and_weights_kl_by_beta(fashion_small):
 
 # ---- training ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_on_real_data_lowers_the_loss(fashion_small):
     model = small_vae(seed=0)
     dataset = tf.data.Dataset.from_tensor_slices(fashion_small["x_train"]).batch(128)
@@ -113,6 +115,7 @@ def test_training_on_real_data_lowers_the_loss(fashion_small):
     assert test["kl"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [
     dict(architecture="conv", likelihood="continuous_bernoulli"),
     dict(likelihood="gaussian_learned", prior="mixture_of_gaussians"),
@@ -140,6 +143,7 @@ def test_sample_reconstruct_and_call_shapes(fashion_small):
     assert model.decode(tf.zeros((2, 3))).log_prob(x[:2]).shape == (2,)
 
 
+@pytest.mark.slow
 def test_custom_likelihood_for_counts():
     rng = np.random.default_rng(0)
     counts = rng.poisson(3.0, size=(512, 12)).astype("float32")
@@ -149,6 +153,7 @@ def test_custom_likelihood_for_counts():
     assert history["loss"][-1] < history["loss"][0]
 
 
+@pytest.mark.slow
 def test_custom_encoder_and_decoder_layers(fashion_small):
     encoder = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(16, "relu")])
     decoder = keras.Sequential([keras.layers.Dense(28 * 28), keras.layers.Reshape((28, 28))])
@@ -159,6 +164,7 @@ def test_custom_encoder_and_decoder_layers(fashion_small):
 
 # ---- save / load --------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [
     dict(),
     dict(architecture="conv", likelihood="gaussian_learned", prior="mixture_of_gaussians"),
@@ -401,6 +407,7 @@ def test_monte_carlo_log_q_keeps_its_precision_far_from_the_origin():
         (log_q.mean(), neg_entropy)
 
 
+@pytest.mark.slow
 def test_a_model_built_under_a_strategy_fits_without_an_explicit_compile(fashion_small):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():

@@ -31,7 +31,7 @@ def __getattr__(name):
     if name == "VAE":
         return importlib.import_module("tfvae.vae").VAE
     if name == "compare":
-        return importlib.import_module("tfvae.evaluation").compare
+        return importlib.import_module("tfvae.comparison").compare
     if name.startswith("_"):
         raise AttributeError(f"module 'tfvae' has no attribute {name!r}")
     try:

@@ -1,16 +1,16 @@
 """One loader for image data: dataset names, .npy/.npz files, IDX folders, folders of images.
 
 `load(name_or_path, split)` returns numpy arrays under one scaling rule
-(`to_unit_interval`). The tf.data pipeline that feeds `VAE.fit` is in
-`tfvae.pipeline`; its `make_dataset`, `binarize` and `load_dataset` are also
-importable from here. Full datasets are looked for on disk first
+(`to_unit_interval`); the files themselves are read by `tfvae.array_files`
+(IDX, .npy, .npz) and `tfvae.image_folders`. The tf.data pipeline that feeds
+`VAE.fit` is in `tfvae.pipeline`; its `make_dataset` and `binarize` are also
+importable from here, and `load_dataset` joins the two. Full datasets are looked for on disk first
 (`search_paths`) and downloaded only when a network answers: training machines
 are often offline, and a hung download is worse than a clear error. Nothing
 here imports TensorFlow at module level, so the command line can offer its
 choices without it.
 """
 
-import gzip
 import os
 import socket
 from pathlib import Path
@@ -18,16 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from tfvae import image_folders
+from tfvae.array_files import read_array_file, read_idx
 
 DATASETS = ("default", "mnist", "fashion_mnist")
 SPLITS = ("train", "test")
-BINARIZATIONS = ("none", "static", "dynamic")
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-# A .npy, or an .npz of one array, gives its last 10% to the test split.
-TEST_FRACTION = 0.1
 
 # Debian's `dataset-fashion-mnist` package; tests monkeypatch this to hide it.
 SYSTEM_DIRS = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",)}
@@ -36,12 +34,10 @@ _IDX_NAMES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-# Type codes from the IDX specification; multi-byte values are big-endian.
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _NPZ_NAMES = {"mnist": ("mnist.npz",), "fashion_mnist": ("fashion_mnist.npz", "fashion-mnist.npz")}
 _SUBDIRS = {"mnist": ("mnist",), "fashion_mnist": ("fashion_mnist", "fashion-mnist")}
 # Re-exported from tfvae.pipeline on first use: importing it imports TensorFlow.
-_PIPELINE = ("binarize", "make_dataset", "load_dataset")
+_PIPELINE = ("binarize", "make_dataset", "check_array", "BINARIZATIONS")
 
 
 def __getattr__(name):
@@ -50,67 +46,6 @@ def __getattr__(name):
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'tfvae.datasets' has no attribute {name!r}")
-
-
-def read_idx(path):
-    """Reads one IDX file (the MNIST format), gzip-compressed or raw.
-
-    Args:
-        path: str or `Path`. Gzip is detected from the content, not the name.
-
-    Returns:
-        A numpy array with the dtype and shape stored in the file header.
-
-    Raises:
-        ValueError: a malformed or truncated file; the message names it.
-
-    Example:
-
-    >>> x = read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
-    >>> x.shape, x.dtype
-    ((10000, 28, 28), dtype('uint8'))
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    try:
-        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path} is not a readable gzip file: {e}") from None
-    ndim = data[3] if len(data) >= 4 else 0
-    header = 4 + 4 * ndim
-    if data[:2] != b"\x00\x00" or ndim == 0 or data[2] not in _IDX_DTYPES or len(data) < header:
-        raise ValueError(f"{path} is not an IDX file: bad magic number or truncated header "
-                         f"(starts {data[:4].hex()!r}).")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(f"{path} is corrupt: dimensions {shape} need {expected} bytes, "
-                         f"the file holds {len(data)}.")
-    # Native byte order so TensorFlow and numpy ops don't pay for swapping later.
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def check_array(x, name="x"):
-    """Validates array-like data before it reaches TensorFlow; returns `np.asarray(x)`.
-
-    Args:
-        x: array-like of numbers (or booleans).
-        name: str, how the array is called in error messages.
-
-    Raises:
-        ValueError: non-numeric dtype, empty array, or NaN/Inf values.
-    """
-    x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
-    if x.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is no data in it.")
-    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-    if bad:
-        raise ValueError(f"`{name}` contains {bad} non-finite (NaN or Inf) value(s) "
-                         f"out of {x.size}; clean the data first.")
-    return x
 
 
 def search_paths(name, path=None):
@@ -198,24 +133,11 @@ def load(name_or_path="default", split="train", labels=False, path=None, scale=T
     if split not in SPLITS:
         raise ValueError(f"Unrecognized split={split!r}. Supported splits are: {list(SPLITS)}.")
     source = os.fspath(name_or_path)
-    if source in DATASETS:
-        x, y = _load_named(source, split, path, labels)
-    elif path is not None:
-        raise ValueError(f"`path` applies to the named datasets {list(DATASETS[1:])}; "
-                         f"pass the path itself instead. Received: path={path!r}")
-    else:
-        x, y = _load_path(_check_source(source), split, image_size)
-    x = np.asarray(x)
-    if scale:
-        x = to_unit_interval(x)
+    x, y = _read_source(source, split, path, labels, image_size)
+    x = to_unit_interval(x) if scale else np.asarray(x)
     if not labels:
         return x
-    if y is not None:
-        y = np.asarray(y).astype("int64").reshape(-1)
-        if len(y) != len(x):
-            raise ValueError(f"{source!r} {split} split has {len(x)} examples but "
-                             f"{len(y)} labels.")
-    return x, y
+    return x, (None if y is None else _checked_labels(y, len(x), source, split))
 
 
 def to_unit_interval(x):
@@ -240,6 +162,24 @@ def class_names(name_or_path):
     if source in ("default", "fashion_mnist"):
         return FASHION_MNIST_CLASSES
     return image_folders.class_names(source) if os.path.isdir(source) else None
+
+
+def _read_source(source, split, path, labels, image_size):
+    """(x, y or None) as stored, from a dataset name or a path."""
+    if source in DATASETS:
+        return _load_named(source, split, path, labels)
+    if path is not None:
+        raise ValueError(f"`path` applies to the named datasets {list(DATASETS[1:])}; "
+                         f"pass the path itself instead. Received: path={path!r}")
+    return _load_path(_check_source(source), split, image_size)
+
+
+def _checked_labels(y, num_examples, source, split):
+    y = np.asarray(y).astype("int64").reshape(-1)
+    if len(y) != num_examples:
+        raise ValueError(f"{source!r} {split} split has {num_examples} examples but "
+                         f"{len(y)} labels.")
+    return y
 
 
 def _check_source(source):
@@ -267,34 +207,11 @@ def _load_named(name, split, path, labels):
 
 def _load_path(source, split, image_size):
     if os.path.isfile(source):
-        return _read_array_file(source, split)
+        return read_array_file(source, split)
     images, labels = (_idx_file(Path(source), stem) for stem in _IDX_NAMES[split])
     if images:
         return read_idx(images), (read_idx(labels) if labels else None)
     return image_folders.read(source, split, image_size)
-
-
-def _read_array_file(path, split):
-    if path.endswith(".npy"):
-        arrays = {"x": np.load(path, allow_pickle=False)}
-    elif path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    else:
-        raise ValueError(f"Unsupported data file {path!r}: expected a .npy or .npz file, "
-                         "an IDX folder or a folder of images.")
-    keys = [(f"x_{split}", f"y_{split}"), (split, None)]
-    if split == "test":
-        keys += [("x_valid", "y_valid"), ("valid", None)]
-    for x_key, y_key in keys:
-        if x_key in arrays:
-            return arrays[x_key], arrays.get(y_key)
-    if len(arrays) == 1:
-        x = next(iter(arrays.values()))
-        cut = len(x) - max(1, int(len(x) * TEST_FRACTION))
-        return (x[:cut] if split == "train" else x[cut:]), None
-    raise ValueError(f"{path} holds arrays {sorted(arrays)}; expected 'x_{split}' or "
-                     f"'{split}' (or a single array).")
 
 
 def _check_name(name):
@@ -355,3 +272,23 @@ def _read_npz(path, split, labels):
         if not all(k in f.files for k in keys):
             return None
         return f[keys[0]], (f[keys[1]] if labels else None)
+
+
+def load_dataset(name="default", split="train", batch_size=128, path=None, **kwargs):
+    """`load` then `tfvae.pipeline.make_dataset`: a ready-to-fit pipeline in one call.
+
+    Args:
+        name, split, path: as in `load` (a name or a path); batch_size and
+            **kwargs: as in `make_dataset` (shuffle, binarization, seed, ...).
+
+    Returns:
+        A `tf.data.Dataset` of float32 batches in [0, 1].
+
+    Example:
+
+    >>> vae.fit(load_dataset("default", binarization="dynamic"), epochs=5)
+    """
+    from tfvae import pipeline  # TensorFlow, on first use only
+
+    return pipeline.make_dataset(load(name, split=split, path=path), batch_size=batch_size,
+                                 **kwargs)

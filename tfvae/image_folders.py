@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tfvae.array_files import TEST_FRACTION, train_size
+
 # The file endings `keras.utils.image_dataset_from_directory` reads.
 IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-TEST_FRACTION = 0.1
 SPLIT_SEED = 0
 # PIL modes with one channel of grey (an alpha channel is dropped on loading).
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -79,7 +80,7 @@ def read(folder, split, image_size=None):
         x = x[..., 0]
     if not _has_splits(folder):
         order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
-        cut = len(x) - max(1, int(len(x) * TEST_FRACTION))
+        cut = train_size(len(x))
         keep = np.sort(order[:cut] if split == "train" else order[cut:])
         x, y = x[keep], (None if y is None else y[keep])
     return x, y

@@ -8,8 +8,31 @@ reads. Both names are importable from `tfvae.datasets` too
 import numpy as np
 import tensorflow as tf
 
-from tfvae import datasets
 from tfvae.validation import check_positive_int
+
+BINARIZATIONS = ("none", "static", "dynamic")
+
+
+def check_array(x, name="x"):
+    """Validates array-like data before it reaches TensorFlow; returns `np.asarray(x)`.
+
+    Args:
+        x: array-like of numbers (or booleans).
+        name: str, how the array is called in error messages.
+
+    Raises:
+        ValueError: non-numeric dtype, empty array, or NaN/Inf values.
+    """
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
+    if x.size == 0:
+        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is no data in it.")
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise ValueError(f"`{name}` contains {bad} non-finite (NaN or Inf) value(s) "
+                         f"out of {x.size}; clean the data first.")
+    return x
 
 
 def binarize(x, method="sample", seed=None):
@@ -34,7 +57,7 @@ def binarize(x, method="sample", seed=None):
     """
     if method not in ("sample", "threshold"):
         raise ValueError(f"Unknown binarization method {method!r}; use 'sample' or 'threshold'.")
-    x = datasets.check_array(x).astype("float32")
+    x = check_array(x).astype("float32")
     _check_unit_range(x)
     if method == "threshold":
         return (x > 0.5).astype("float32")
@@ -55,7 +78,7 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         x: array-like of examples, e.g. (n, 28, 28) in [0, 1].
         batch_size: int > 0.
         shuffle: bool, reshuffle every epoch.
-        binarization: one of `tfvae.datasets.BINARIZATIONS` or None (= "none"):
+        binarization: one of `tfvae.BINARIZATIONS` or None (= "none"):
             "static" samples 0/1 pixels once, with numpy; "dynamic" draws a
             fresh Bernoulli sample of every batch each epoch, which
             regularises Bernoulli VAEs better than a fixed sample.
@@ -79,10 +102,10 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
     TensorShape([64, 28, 28])
     """
     check_positive_int(batch_size, "batch_size")
-    if binarization is not None and binarization not in datasets.BINARIZATIONS:
+    if binarization is not None and binarization not in BINARIZATIONS:
         raise ValueError(f"Unrecognized binarization={binarization!r}. Supported values are: "
-                         f"{[None, *datasets.BINARIZATIONS]}.")
-    x = datasets.check_array(x).astype("float32")
+                         f"{[None, *BINARIZATIONS]}.")
+    x = check_array(x).astype("float32")
     if x.ndim < 1:
         raise ValueError("`x` must have a batch dimension; received a scalar.")
     if binarization == "static":
@@ -107,22 +130,3 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
-
-
-def load_dataset(name="default", split="train", batch_size=128, path=None, **kwargs):
-    """`tfvae.datasets.load` then `make_dataset`: a ready-to-fit pipeline in one call.
-
-    Args:
-        name, split, path: as in `tfvae.datasets.load` (a name or a path);
-            batch_size and **kwargs: as in `make_dataset` (shuffle,
-            binarization, seed, ...).
-
-    Returns:
-        A `tf.data.Dataset` of float32 batches in [0, 1].
-
-    Example:
-
-    >>> vae.fit(load_dataset("default", binarization="dynamic"), epochs=5)
-    """
-    return make_dataset(datasets.load(name, split=split, path=path), batch_size=batch_size,
-                        **kwargs)

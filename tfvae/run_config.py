@@ -24,7 +24,7 @@ import numbers
 import os
 from collections.abc import Mapping
 
-from tfvae import callbacks, datasets, distribute, likelihoods, networks, objectives
+from tfvae import callbacks, distribute, likelihoods, networks, objectives, pipeline
 from tfvae.validation import (check_choice, check_int_tuple, check_number,
                               check_positive_int)
 
@@ -135,7 +135,7 @@ class RunConfig:
                               "samples of z per example in the training objective", "K")
     free_bits: float = _field(0.0, _number(0), "free-bits floor on each latent dimension's "
                               "KL, 0 = off (ELBO objective only)", "NATS")
-    binarization: str = _field("none", _choice(datasets.BINARIZATIONS),
+    binarization: str = _field("none", _choice(pipeline.BINARIZATIONS),
                                "binarize the data: once (static), every epoch (dynamic) or not")
     strategy: str = _field("default", _choice(distribute.STRATEGIES),
                            "tf.distribute strategy")
@@ -149,10 +149,10 @@ class RunConfig:
                             "stay float32. Mixed precision pays on GPUs/TPUs")
     jit_compile: bool = _field(False, _bool, "compile the train step with XLA; measured "
                                "slower on CPU")
-    # Measured in benchmarks/train_throughput.py: 8 steps per call were
-    # 1.05-1.4x faster than 1 on this 2-core CPU; XLA was 0.47-0.84x.
-    steps_per_execution: int = _field(8, check_positive_int,
-                                      "train steps per call into TensorFlow", "N")
+    steps_per_execution: int | None = _field(
+        None, _optional(check_positive_int),
+        "train steps per call into TensorFlow (default: VAE.compile's: 10, or 1 with "
+        "several replicas)", "N")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

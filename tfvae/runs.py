@@ -28,9 +28,7 @@ result["metrics"]["elbo"]
 ```
 """
 
-import csv
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -273,13 +271,14 @@ def _write_data_record(run_dir, config, x_train, x_test):
 
 def _callbacks(config, run_dir, resume):
     from tfvae import callbacks as callbacks_lib
+    from tfvae import resume as resume_lib
 
     history_path = os.path.join(run_dir, "history.csv")
-    initial_epoch = _completed_epochs(run_dir) if resume else 0
+    initial_epoch = resume_lib.completed_epochs(run_dir) if resume else 0
     if resume:
-        _truncate_history(history_path, initial_epoch)
-    callbacks = [_AtomicBackupAndRestore(os.path.join(run_dir, "backup"),
-                                         delete_checkpoint=False),
+        resume_lib.truncate_history(history_path, initial_epoch)
+    callbacks = [resume_lib.AtomicBackupAndRestore(os.path.join(run_dir, "backup"),
+                                                   delete_checkpoint=False),
                  keras.callbacks.CSVLogger(history_path, append=resume),
                  keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), histogram_freq=0,
                                              write_graph=False, update_freq="epoch")]
@@ -314,46 +313,6 @@ def _figures(model, run_dir, x_test, y_test, class_names):
             model, x_test, y_test, path("latent_scatter.png"), class_names=class_names,
             overwrite=True)
     return files
-
-
-class _AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose two files are each replaced atomically.
-
-    Keras writes latest.weights.h5 in place; a SIGKILL during that write would
-    leave a corrupt backup and lose the whole run, not one epoch.
-    """
-
-    def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        atomic.write_with(self._weights_path,
-                          lambda tmp: self.model.save_weights(tmp, overwrite=True),
-                          overwrite=True, suffix=".weights.h5")
-        atomic.write_json(self._training_metadata_path,
-                          {"epoch": self._current_epoch, "batch": self._last_batch_seen},
-                          overwrite=True)
-
-
-def _completed_epochs(run_dir):
-    path = os.path.join(run_dir, "backup", "training_metadata.json")
-    if not os.path.isfile(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f).get("epoch", 0))
-
-
-def _truncate_history(path, epochs):
-    # A kill between the backup and the CSV row (or during a half-written
-    # row) must not leave rows for epochs that will be trained again.
-    if not os.path.isfile(path):
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    header, body = rows[0], rows[1:]
-    keep = [r for r in body if len(r) == len(header) and r[0].isdigit() and int(r[0]) < epochs]
-    atomic.write_file(path, lambda f: csv.writer(f, lineterminator="\n").writerows([header] + keep),
-                      overwrite=True, newline="")
 
 
 def _clear_run(run_dir):

@@ -1,4 +1,4 @@
-"""What a VAE changes in `keras.Model`'s compile / fit / evaluate: defaults and refusals.
+"""What a VAE changes in `keras.Model`'s compile / fit / evaluate: defaults, refusals, metrics.
 
 A VAE's loss is its own objective and it models x alone, so `compile(loss=...)`,
 `metrics=`, `fit(y=...)`, `sample_weight=`, `class_weight=` and datasets of
@@ -6,18 +6,35 @@ A VAE's loss is its own objective and it models x alone, so `compile(loss=...)`,
 are refused with a `ValueError` before anything is traced. Data are checked
 first (shape, NaN, the likelihood's support), the optimizer defaults to
 `FusedAdam`, and a model built under a `tf.distribute` strategy compiles under
-it. The model's own step (the ELBO) lives in `tfvae/vae.py`.
+it. The reported metrics (`loss`, `elbo`, `reconstruction`, `kl`, `iwae`) are
+Mean trackers kept here; the model's own step (the ELBO) lives in `tfvae/vae.py`.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from tfvae.callbacks import StopOnNaN
 from tfvae.optimizers import FusedAdam
 from tfvae.validation import check_data
 
 UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
+
+# Train steps per call into TensorFlow when `compile` is not told: enough that
+# Keras' per-call Python (callbacks, logs, iterator) is paid once per ~50 ms on a
+# small model (benchmarks/RESULTS.md), few enough that per-batch callbacks and
+# the progress bar still move.
+DEFAULT_STEPS_PER_EXECUTION = 10
+
+
+def default_steps_per_execution(strategy):
+    """`DEFAULT_STEPS_PER_EXECUTION`, or 1 under a strategy with several replicas.
+
+    Keras 3's multi-step train function fails under `MirroredStrategy` with more
+    than one replica (keras-team/keras#19246), so those run one step per call.
+    """
+    return 1 if strategy.num_replicas_in_sync > 1 else DEFAULT_STEPS_PER_EXECUTION
 
 
 class Trainer(keras.Model):
@@ -28,16 +45,18 @@ class Trainer(keras.Model):
     checked against both.
     """
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer=None, steps_per_execution=None, **kwargs):
         """As `keras.Model.compile`, with defaults fit for a VAE.
 
         No `loss` is needed, and none is accepted: the (negative) ELBO, or the
         IWAE bound, is the loss, and the model reports `loss`, `elbo`,
         `reconstruction` and `kl` itself. The default optimizer is
         `tfvae.optimizers.FusedAdam()`, Keras' Adam with each variable's
-        update in one kernel. `jit_compile` defaults to False: XLA measured
-        slower for these models on CPU (see benchmarks/RESULTS.md); pass True
-        on GPU/TPU.
+        update in one kernel. `steps_per_execution` defaults to
+        `default_steps_per_execution(strategy)`: 10, or 1 under a
+        multi-replica strategy; batch-level callbacks then run once per
+        execution. `jit_compile` defaults to False: XLA measured slower for
+        these models on CPU (see benchmarks/RESULTS.md); pass True on GPU/TPU.
 
         Raises:
             ValueError: `loss`, `loss_weights`, `metrics` or `weighted_metrics`
@@ -49,7 +68,10 @@ class Trainer(keras.Model):
                     f"tfvae.VAE.compile does not take `{name}`: the ELBO is the model's "
                     f"loss and its metrics are built in. Received: {name}={kwargs[name]!r}")
         kwargs.setdefault("jit_compile", False)
-        super().compile(optimizer=FusedAdam() if optimizer is None else optimizer, **kwargs)
+        if steps_per_execution is None:
+            steps_per_execution = default_steps_per_execution(self.distribute_strategy)
+        super().compile(optimizer=FusedAdam() if optimizer is None else optimizer,
+                        steps_per_execution=steps_per_execution, **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips restoring the compile state (and so the optimizer's
@@ -83,6 +105,44 @@ class Trainer(keras.Model):
         x = check_data(x, self.data_shape, self.likelihood, name="x")
         self._compile_if_needed()
         return super().evaluate(x, None, *args, **kwargs)
+
+    def _make_trackers(self, with_iwae):
+        """The Mean metrics `fit`/`evaluate` report; Keras resets them each epoch."""
+        self.iwae_tracker = keras.metrics.Mean(name="iwae") if with_iwae else None
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def _regularization_loss(self):
+        """Σ of the layers' regularisation losses (0 when there are none).
+
+        It is part of what the optimizer minimises, so it is part of the logged
+        `loss`, as in Keras; `elbo`, `reconstruction` and `kl` stay the model's.
+        """
+        losses = self.losses
+        return tf.add_n([ops.cast(l, "float32") for l in losses]) if losses else 0.0
+
+    def _update_metrics(self, per_example_loss, reconstruction, kl, iwae=None):
+        if iwae is not None:
+            self.iwae_tracker.update_state(iwae)
+        self.loss_tracker.update_state(per_example_loss)
+        self.elbo_tracker.update_state(reconstruction - kl)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        logs = {m.name: m.result() for m in self.metrics
+                if m is not self.iwae_tracker or iwae is not None}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces multi-worker logs with axis=0, which fails on
+            # scalars (tensorflow/tensorflow#72388); give them that axis.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    @property
+    def metrics(self):
+        trackers = [self.loss_tracker, self.elbo_tracker,
+                    self.reconstruction_tracker, self.kl_tracker]
+        return trackers + ([self.iwae_tracker] if self.iwae_tracker is not None else [])
 
     def _compile_if_needed(self):
         # In the strategy the model was built under: the optimizer's slots

@@ -17,7 +17,6 @@ batch so that data-parallel replicas take the same step as one device.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
@@ -120,12 +119,7 @@ class VAE(Trainer):
         # tfvae.callbacks.FreeBits; a variable for the same reasons as beta.
         self.free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
                                          initializer="zeros")
-        self.iwae_tracker = keras.metrics.Mean(name="iwae") \
-            if (objective == "iwae" or self.num_samples > 1) else None
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.elbo_tracker = keras.metrics.Mean(name="elbo")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self._make_trackers(with_iwae=self.objective == "iwae" or self.num_samples > 1)
         self.build((None,) + self.data_shape)
 
     def build(self, input_shape=None):
@@ -272,36 +266,6 @@ class VAE(Trainer):
                                                                      with_iwae=True)
         return self._update_metrics(per_example_loss + self._regularization_loss(),
                                     reconstruction, kl, iwae)
-
-    def _regularization_loss(self):
-        """Σ of the layers' regularisation losses (0 when there are none).
-
-        It is part of what the optimizer minimises, so it is part of the logged
-        `loss`, as in Keras; `elbo`, `reconstruction` and `kl` stay the model's.
-        """
-        losses = self.losses
-        return tf.add_n([ops.cast(l, "float32") for l in losses]) if losses else 0.0
-
-    def _update_metrics(self, per_example_loss, reconstruction, kl, iwae=None):
-        if iwae is not None:
-            self.iwae_tracker.update_state(iwae)
-        self.loss_tracker.update_state(per_example_loss)
-        self.elbo_tracker.update_state(reconstruction - kl)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        logs = {m.name: m.result() for m in self.metrics
-                if m is not self.iwae_tracker or iwae is not None}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3 reduces multi-worker logs with axis=0, which fails on
-            # scalars (tensorflow/tensorflow#72388); give them that axis.
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
-
-    @property
-    def metrics(self):
-        trackers = [self.loss_tracker, self.elbo_tracker,
-                    self.reconstruction_tracker, self.kl_tracker]
-        return trackers + ([self.iwae_tracker] if self.iwae_tracker is not None else [])
 
     # ---- convenience ---------------------------------------------------------
 

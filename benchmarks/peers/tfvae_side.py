@@ -52,10 +52,19 @@ class Budget(keras.callbacks.Callback):
         super().__init__()
         self.deadline, self.n, self.batch_size = deadline, n, batch_size
         self.steps = self.samples = 0
+        self._epoch_steps = self._epoch_samples = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_steps = self._epoch_samples = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        self.samples += min(self.batch_size, self.n - batch * self.batch_size)
+        # Keras calls this once per execution (`steps_per_execution` batches),
+        # with `batch` the last batch index of the epoch it ran.
+        steps = min(batch + 1, math.ceil(self.n / self.batch_size))
+        samples = min(steps * self.batch_size, self.n)
+        self.steps += steps - self._epoch_steps
+        self.samples += samples - self._epoch_samples
+        self._epoch_steps, self._epoch_samples = steps, samples
         if time.perf_counter() >= self.deadline:
             self.model.stop_training = True
 
