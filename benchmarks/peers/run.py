@@ -119,9 +119,10 @@ def table(model, description, source, runs, seconds):
 def side_args(args, model, path, side, round_index):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
+    precision = ["--precision", args.tfvae_precision] if side == "tfvae" else []
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
-            *threads]
+            *threads, *precision]
 
 
 def prepare_data(model, args, tmp):
@@ -143,6 +144,9 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tfvae-python", default=sys.executable)
+    parser.add_argument("--tfvae-precision", default="float32",
+                        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                        help="tfvae's Keras dtype policy (the twin stays float32)")
     parser.add_argument("--torch-python", default=str(ROOT / ".venv-peers/bin/python"))
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads of the twin; default: the usable cores")

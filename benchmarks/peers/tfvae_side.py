@@ -107,6 +107,8 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="float32",
+                        help="Keras dtype policy while the model is built (default: float32)")
     parser.add_argument("--prepare-conv", metavar="PATH", help="write the conv data and exit")
     args = parser.parse_args()
     if args.prepare_conv:
@@ -117,6 +119,7 @@ def main():
     with np.load(args.data) as f:
         shape = (-1, 784) if args.model == "mlp" else (-1, 28, 28)
         x_train, x_valid = (f[k].reshape(shape).astype(np.float32) for k in ("train", "valid"))
+    keras.mixed_precision.set_global_policy(args.precision)
     vae = build(args.model, args.seed)
     vae.compile()
 
@@ -136,7 +139,7 @@ def main():
         "epochs": budget.samples / len(x_train), "warmup_s": warmup,
         "warmup_steps": args.warmup_steps, "heldout_neg_elbo": neg_elbo, "heldout_se": se,
         "train_n": len(x_train), "heldout_n": len(x_valid), "batch_size": batch_size,
-        "threads": len(os.sched_getaffinity(0)),
+        "threads": len(os.sched_getaffinity(0)), "precision": args.precision,
         "version": f"tfvae {tfvae.__version__}, TF {tf.__version__}, Keras {keras.__version__}",
     }))
 
