@@ -55,7 +55,7 @@ bench: $(STAMP)
 # elsewhere pass TORCH_INDEX=<an index that serves the +cpu wheels>.
 PEERS_VENV  := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.peers-installed
-PEERS_DATA  ?= ../shared/data/binarized_mnist.npz
+PEERS_DATA  ?=
 PEERS_ARGS  ?=
 TORCH_INDEX ?=
 
@@ -66,6 +66,8 @@ $(PEERS_STAMP): requirements.lock
 	touch $(PEERS_STAMP)
 
 bench-peers: $(STAMP) $(PEERS_STAMP)
+	@test -n "$(PEERS_DATA)" || { echo "bench-peers: pass PEERS_DATA=path/to/binarized_mnist.npz" \
+		"(keys train/valid/test, uint8 0/1)"; exit 2; }
 	$(PY) benchmarks/peers/run.py --data $(PEERS_DATA) \
 		--torch-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)
 
