@@ -57,20 +57,25 @@ def _trainable(vae):
     return [v.numpy() for v in vae.trainable_weights]
 
 
-def mirrored_vs_default(out):
+def _single_and_mirrored(n):
+    """n examples, and the same VAE on one device and mirrored over 2 logical CPUs."""
     _logical_cpus(2)
     import keras
 
     from tfvae import distribute
 
-    x, _ = _data(16)
+    x, _ = _data(n)
     keras.utils.set_random_seed(0)
     single = _vae()
-    initial = single.get_weights()
     strategy = distribute.get_strategy("mirrored")
     with strategy.scope():
         mirrored = _vae()
-    mirrored.set_weights(initial)
+    mirrored.set_weights(single.get_weights())
+    return x, single, mirrored, strategy
+
+
+def mirrored_vs_default(out):
+    x, single, mirrored, strategy = _single_and_mirrored(16)
     result = {"replicas": strategy.num_replicas_in_sync}
     # With the real sampling layer only the analytic KL is deterministic.
     for tag, vae in (("single", single), ("mirrored", mirrored)):
@@ -205,19 +210,7 @@ def mirrored_uneven_batch(out):
     fails on unequal shapes (keras-team/keras#19246), so the uneven batch is
     the last one, as in an epoch whose size the batch does not divide.
     """
-    _logical_cpus(2)
-    import keras
-
-    from tfvae import distribute
-
-    x, _ = _data(11)
-    keras.utils.set_random_seed(0)
-    single = _vae()
-    initial = single.get_weights()
-    strategy = distribute.get_strategy("mirrored")
-    with strategy.scope():
-        mirrored = _vae()
-    mirrored.set_weights(initial)
+    x, single, mirrored, strategy = _single_and_mirrored(11)
     _zero_noise(single)
     with strategy.scope():
         _zero_noise(mirrored)
@@ -229,6 +222,7 @@ def mirrored_uneven_batch(out):
                                        strategy.experimental_local_results(batch)]
                                       for batch in batches]}
     # The reference on one device: w ← w − lr·∇ mean(loss over the batch), by hand.
+    initial = single.get_weights()
     for i, w in enumerate(_trainable(single)):
         result[f"initial_w{i}"] = w
     for step, batch in enumerate((x[:6], x[6:])):
