@@ -52,6 +52,23 @@ def uses_standard_normal(model):
     return isinstance(model.prior, StandardNormal)
 
 
+def uses_vamp_prior(model):
+    from tfvae.priors import VampPrior
+
+    return isinstance(model.prior, VampPrior)
+
+
+def check_encoder(model):
+    """The encoder export serves (loc, scale) of q(z|x): a Gaussian posterior only."""
+    from tfvae.posteriors import DiagonalGaussian
+
+    if not isinstance(model.posterior, DiagonalGaussian):
+        raise ValueError(
+            "part='encoder' exports the loc and scale of a Gaussian q(z|x); this model's "
+            f"posterior is {type(model.posterior).__name__}, a flow of that Gaussian, so "
+            "they would not describe q(z|x). Export part='decoder' or 'generator'.")
+
+
 def check_generator(model, in_graph_sampling):
     """Explicit noise eps ~ N(0, I) is a prior sample only for the N(0, I) prior."""
     if not in_graph_sampling and not uses_standard_normal(model):
@@ -110,6 +127,7 @@ def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_byt
         "data_shape": list(model.data_shape),
         "likelihood": type(model.likelihood).__name__,
         "prior": type(model.prior).__name__,
+        "posterior": type(model.posterior).__name__,
         "tfvae_version": tfvae.__version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,

@@ -31,11 +31,16 @@ def check(model, part, in_graph_sampling=False):
         part: one of `exporters.PARTS`.
         in_graph_sampling: bool, allowed for part="generator" only; without it
             the generator needs the standard-normal prior (z = eps).
+
+    The encoder export needs the Gaussian posterior (a flow's q(z|x) has no
+    loc and scale to serve).
     """
     _common.check_model(model)
     _common.check_part(part, in_graph_sampling)
     if part == "generator":
         _common.check_generator(model, in_graph_sampling)
+    if part == "encoder":
+        _common.check_encoder(model)
 
 
 def export(model, path, format, write, *, part="decoder", quantization=None,

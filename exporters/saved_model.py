@@ -19,9 +19,11 @@ Signatures (`serving_default`; names are the signature's keyword arguments):
 The explicit-noise generator holds no random op, so it is deterministic and
 portable; it needs the standard-normal prior (z = eps), and any other prior
 raises ValueError. `in_graph_sampling=True` samples inside the graph instead:
-`tf.random.normal` for the standard-normal prior (a TFLite builtin), the
-prior's own `sample` otherwise (SavedModel only: TFP's samplers are not TFLite
-builtins).
+`tf.random.normal` for the standard-normal prior (a TFLite builtin), a uniform
+pick of a pseudo-input's Gaussian plus `tf.random.normal` noise for the
+VampPrior (builtins too), the prior's own `sample` otherwise (SavedModel only:
+TFP's samplers are not TFLite builtins). The encoder export needs the Gaussian
+posterior; an IAF model's is refused.
 
 `metadata.json` is written inside the SavedModel directory (TF ignores extra
 files there), so the directory stays one self-describing unit. Checks,
@@ -52,6 +54,17 @@ def _endpoint(model, part, in_graph_sampling):
     elif _common.uses_standard_normal(model):
         def fn(num_samples):
             z = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
+            return {"mean": model.decode_mean(z), "z": z}
+    elif _common.uses_vamp_prior(model):
+        def fn(num_samples):
+            # A uniform pick of a pseudo-input's Gaussian, then its noise:
+            # RANDOM_UNIFORM, GATHER and RANDOM_STANDARD_NORMAL are TFLite builtins.
+            loc, scale = model.prior.component_params()
+            k = model.prior.num_pseudo_inputs
+            u = tf.random.uniform(tf.reshape(num_samples, [1]))
+            pick = tf.minimum(tf.cast(u * k, tf.int32), k - 1)
+            eps = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
+            z = tf.gather(loc, pick) + tf.gather(scale, pick) * eps
             return {"mean": model.decode_mean(z), "z": z}
     else:
         def fn(num_samples):

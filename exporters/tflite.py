@@ -42,11 +42,11 @@ def metadata_path(path):
 def _check_options(model, part, quantize, in_graph_sampling, calibration_data):
     """The TFLite-only limits: builtin ops cannot sample every prior or calibrate a sampler."""
     if part == "generator" and in_graph_sampling:
-        if not _common.uses_standard_normal(model):
-            raise ValueError("TFLite in-graph sampling supports the standard-normal prior "
-                             f"only (TFP samplers are not TFLite builtins); this model's "
-                             f"prior is {type(model.prior).__name__}. Export part='decoder' "
-                             "and sample the prior outside the model.")
+        if not (_common.uses_standard_normal(model) or _common.uses_vamp_prior(model)):
+            raise ValueError("TFLite in-graph sampling needs the standard-normal prior or "
+                             "the VampPrior (TFP samplers are not TFLite builtins); this "
+                             f"model's prior is {type(model.prior).__name__}. Export "
+                             "part='decoder' and sample the prior outside the model.")
         if quantize == "int8":
             raise ValueError("quantize='int8' cannot calibrate an in-graph sampler; use "
                              "in_graph_sampling=False or quantize='dynamic'.")
@@ -177,7 +177,7 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
             calibrates on their posterior samples as well as prior samples (the
             encoder on the examples themselves), and the encoder's parity check
             uses them as inputs.
-        in_graph_sampling: bool, generator only (standard-normal prior).
+        in_graph_sampling: bool, generator only (standard-normal or VampPrior).
         tolerance: None (the mode's default) or a bound for `parity.verify`.
 
     Returns:

@@ -107,6 +107,63 @@ def mirrored_vs_default(out):
     np.savez(out, **result)
 
 
+def mirrored_vamp_iaf(out):
+    """A VampPrior + IAF model: one SGD step mirrored over 2 replicas, ε = 0, and save/load."""
+    _logical_cpus(2)
+    import keras
+
+    import tfvae
+    from tfvae import distribute
+
+    def build():
+        vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), seed=0,
+                        prior=tfvae.priors.VampPrior(5, seed=0),
+                        posterior=tfvae.posteriors.IAF(1, (16,)))
+        vae.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+        return vae
+
+    x, _ = _data(16)
+    keras.utils.set_random_seed(0)
+    single = build()
+    rng = np.random.default_rng(0)
+    for w in single.posterior.weights:  # a flow away from its identity start
+        w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
+    single.prior.initialize_from(x, seed=0)
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = build()
+    mirrored.set_weights(single.get_weights())
+    _zero_noise(single)
+    with strategy.scope():
+        _zero_noise(mirrored)
+    result = {"replicas": strategy.num_replicas_in_sync,
+              "num_weights": len(single.trainable_weights),
+              "pseudo_index": [v.path for v in single.trainable_weights].index(
+                  single.prior.pseudo_inputs.path)}
+    for tag, vae in (("single", single), ("mirrored", mirrored)):
+        result[f"{tag}_eval_loss"] = vae.evaluate(x, batch_size=8, return_dict=True,
+                                                  verbose=0)["loss"]
+    with tf.GradientTape() as tape:
+        reconstruction, kl = single.elbo_terms(x, training=True)
+        loss = tf.reduce_mean(kl - reconstruction)
+    grads = tape.gradient(loss, single.trainable_weights)
+    result["reference_loss"] = loss.numpy()
+    for i, (w, g) in enumerate(zip(_trainable(single), grads)):
+        result[f"initial_w{i}"], result[f"grad_w{i}"] = w, g.numpy()
+    for tag, vae in (("single", single), ("mirrored", mirrored)):
+        vae.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        for i, w in enumerate(_trainable(vae)):
+            result[f"{tag}_w{i}"] = w
+    path = os.path.join(os.path.dirname(out), "vamp_iaf.keras")
+    mirrored.save(path)
+    loaded = keras.saving.load_model(path)
+    z = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
+    for tag, model in (("trained", mirrored), ("loaded", loaded)):
+        result[f"{tag}_log_pz"] = model.prior.distribution().log_prob(z).numpy()
+        result[f"{tag}_log_qz"] = model.encode(x[:1]).log_prob(z).numpy()
+    np.savez(out, **result)
+
+
 def mirrored_save_load(out):
     _logical_cpus(2)
     import keras
@@ -321,6 +378,7 @@ def multiworker_reference(out, worker_out):
 if __name__ == "__main__":
     scenario, *paths = sys.argv[1:]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
+     "mirrored_vamp_iaf": mirrored_vamp_iaf,
      "mirrored_fused_adam": mirrored_fused_adam, "mirrored_noise": mirrored_noise,
      "mirrored_uneven_batch": mirrored_uneven_batch, "multiworker": multiworker,
      "multiworker_reference": multiworker_reference}[scenario](*paths)

@@ -73,6 +73,22 @@ def test_mirrored_matches_single_device(tmp_path):
 
 
 
+@pytest.mark.slow
+def test_mirrored_vamp_prior_and_iaf_take_the_single_device_step(tmp_path):
+    r = _run("mirrored_vamp_iaf", tmp_path / "out.npz")
+    assert int(r["replicas"]) == 2
+    np.testing.assert_allclose(r["mirrored_eval_loss"], r["single_eval_loss"], rtol=1e-6)
+    np.testing.assert_allclose(r["single_eval_loss"], r["reference_loss"], rtol=1e-6)
+    lr = 0.1
+    for i in range(int(r["num_weights"])):
+        w0, grad = r[f"initial_w{i}"], r[f"grad_w{i}"]
+        np.testing.assert_allclose(r[f"single_w{i}"], w0 - lr * grad, atol=1e-5)
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], w0 - lr * grad, atol=1e-5)
+    # The pseudo-inputs are trained through the encoder, all-reduced like any weight.
+    assert np.abs(r[f"grad_w{int(r['pseudo_index'])}"]).max() > 1e-6
+    for key in ("log_pz", "log_qz"):
+        np.testing.assert_allclose(r[f"loaded_{key}"], r[f"trained_{key}"], rtol=1e-6)
+
 def _assert_standard_normal(eps):
     # 4000 draws: the mean's standard error is 1/63, the std's about 1/89.
     assert abs(eps.mean()) < 0.07 and abs(eps.std() - 1.0) < 0.06

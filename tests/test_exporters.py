@@ -86,7 +86,8 @@ def test_generator_needs_standard_normal_prior_for_explicit_noise(tmp_path):
     with pytest.raises(ValueError, match="MixtureOfGaussians"):
         exporters.export_saved_model(vae, tmp_path / "g", part="generator")
     # TFLite builtins cannot sample that prior in the graph either.
-    with pytest.raises(ValueError, match="standard-normal prior only.*MixtureOfGaussians"):
+    with pytest.raises(ValueError,
+                       match="standard-normal prior or the VampPrior.*MixtureOfGaussians"):
         exporters.export_tflite(vae, tmp_path / "g.tflite", part="generator",
                                 in_graph_sampling=True)
     assert list(tmp_path.iterdir()) == []
@@ -142,6 +143,57 @@ def test_in_graph_sampler_draws_fresh_latents(model, tmp_path):
     # The means are the Keras decoder's on the latents the artifact drew.
     figures = parity.compare(model, str(path), part="generator", in_graph_sampling=True)
     assert figures["max_abs_error"] <= 1e-5
+
+
+## New priors and posteriors
+
+
+def _separated_vamp_model():
+    """A VampPrior of 3 pseudo-inputs (0, 0.5, 1 everywhere) whose Gaussians are far apart.
+
+    The encoder is a ReLU network with zero biases, so μ(c·1) = c·μ(1): the
+    means sit at 0, μ(1)/2 and μ(1); σ is set to 0.003 for every x.
+    """
+    vae = small_vae(latent_dim=2, seed=0, prior=tfvae.priors.VampPrior(3, seed=0))
+    vae.prior.pseudo_inputs.assign(np.stack([np.full((28, 28), c, "float32")
+                                             for c in (0.0, 0.5, 1.0)]))
+    kernel, bias = vae.posterior_head.dense.get_weights()
+    kernel[:, 2:], bias[2:] = 0.0, np.log(np.expm1(0.003 - 1e-4))
+    vae.posterior_head.dense.set_weights([kernel, bias])
+    return vae
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".tflite", ""])
+def test_vamp_generator_samples_the_mixture_in_the_graph(tmp_path, suffix):
+    vae = _separated_vamp_model()
+    loc, scale = (to_numpy(t) for t in vae.prior.component_params())
+    assert np.linalg.norm(loc[2] - loc[0]) > 0.05 and np.allclose(scale, 0.003, rtol=1e-3)
+    path = tmp_path / f"vamp{suffix}"
+    info = exporters.export(vae, path, format="tflite" if suffix else "savedmodel",
+                            part="generator", in_graph_sampling=True)
+    assert info["passed"] and info["prior"] == "VampPrior"
+    if suffix:  # builtin ops only, the plain LiteRT runtime runs it
+        assert {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "GATHER"} <= set(info["tflite_ops"])
+        assert not [op for op in info["tflite_ops"] if op.startswith("Flex") or op == "CUSTOM"]
+    z = parity.load(str(path))(num_samples=np.asarray(3000, "int32"))["z"].astype("float64")
+    # Reference: the mixture (1/3) Σ_k N(loc_k, scale_k²). Each draw is nearest
+    # its own component; every component is picked a third of the time
+    # (binomial s.d. 26), and the standardised residuals are N(0, 1).
+    nearest = np.argmin(((z[:, None] - loc[None]) ** 2).sum(-1), axis=1)
+    counts = np.bincount(nearest, minlength=3)
+    assert np.abs(counts - 1000).max() < 4 * 26, counts
+    residual = (z - loc[nearest]) / scale[nearest]
+    assert abs(residual.mean()) < 0.05 and abs(residual.std() - 1.0) < 0.05
+    assert abs(np.mean(np.abs(residual) > 2.0) - 0.0455) < 0.015
+
+
+def test_the_encoder_of_an_iaf_model_is_refused(tmp_path):
+    vae = small_vae(latent_dim=2, posterior="iaf")
+    for export in (exporters.export_saved_model, exporters.export_tflite):
+        with pytest.raises(ValueError, match="part='encoder'.*posterior is IAF"):
+            export(vae, tmp_path / "enc.tflite", part="encoder")
+    assert list(tmp_path.iterdir()) == []
 
 
 ## Publishing: never clobber, all or nothing

@@ -6,13 +6,15 @@ import json
 import pytest
 
 from tfvae import atomic, callbacks, distribute, likelihoods, networks, objectives
-from tfvae import pipeline
+from tfvae import pipeline, posteriors, priors
 from tfvae.run_config import KEYS, PRECISIONS, RunConfig, check_field
 
 # The settings of a run as documented (README, `tfvae train --help`), written
 # out here rather than read from the code under test.
 DOCUMENTED_DEFAULTS = {
     "data": "default", "architecture": "mlp", "latent_dim": 2, "likelihood": "bernoulli",
+    "prior": "standard_normal", "num_pseudo_inputs": 500, "posterior": "gaussian",
+    "flow_steps": 2, "flow_hidden_units": [320, 320],
     "hidden_units": [512, 256], "filters": [32, 64], "epochs": 20, "batch_size": 128,
     "learning_rate": 1e-3, "beta": 1.0, "warmup_epochs": 0, "warmup_schedule": "linear",
     "objective": "elbo", "num_samples": 1, "free_bits": 0.0, "binarization": "none",
@@ -42,6 +44,8 @@ def test_allow_lists_are_the_owners():
     assert choices["strategy"] is distribute.STRATEGIES
     assert choices["binarization"] is pipeline.BINARIZATIONS
     assert choices["precision"] is PRECISIONS
+    assert choices["prior"] is priors.NAMES
+    assert choices["posterior"] is posteriors.NAMES
 
 
 @pytest.mark.parametrize("suffix, text, units", [

@@ -12,7 +12,8 @@ import sys  # noqa: E402
 
 # Imported with the package: they register the classes a saved model names,
 # so that `import tfvae; keras.models.load_model("vae.keras")` works.
-_REGISTERING = ("layers", "likelihoods", "optimizers", "priors", "networks", "vae")
+_REGISTERING = ("layers", "likelihoods", "optimizers", "priors", "posteriors", "networks",
+                "vae")
 
 
 def _in_command_line_tool():
@@ -50,5 +51,5 @@ def __dir__():
 # and imports what a verb needs; everywhere else the registering modules are
 # imported now.
 if not _in_command_line_tool():
-    from tfvae import layers, likelihoods, optimizers, priors, networks  # noqa: E402,F401
+    from tfvae import layers, likelihoods, optimizers, posteriors, priors, networks  # noqa: E402,F401
     from tfvae.vae import VAE  # noqa: E402,F401

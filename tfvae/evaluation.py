@@ -16,8 +16,9 @@ import dataclasses
 import math
 
 from tfvae.comparison import Comparison, ModelEvidence, compare
-from tfvae.estimators import (active_units, elbo, iwae_bound, log_marginal_likelihood,
-                              per_latent_kl, scored_data)
+from tfvae.estimators import (active_units, elbo, iwae_bound, kl_factorises,
+                              log_marginal_likelihood, mean_kl_terms, per_latent_kl,
+                              scored_data)
 from tfvae.validation import check_positive_int
 
 __all__ = ["Comparison", "ModelEvidence", "Report", "active_units", "compare", "elbo",
@@ -37,20 +38,25 @@ class Report:
     nll: float               # −mean log p(x), importance-sampled with K samples
     nll_stderr: float        # standard error of that mean (NaN for one example)
     bits_per_dim: float      # nll / (num_dims · ln 2)
-    kl_per_latent: tuple     # mean KL(q(z_j|x) ‖ p(z_j)) per latent dimension
+    kl_per_latent: tuple     # mean KL(q(z_j|x) ‖ p(z_j)) per latent dimension; () when
+                             # the prior or the posterior does not factorise
     active_units: int
+    kl: float                # mean KL(q(z|x) ‖ p(z))
+    latent_dim: int
 
     def to_text(self):
         """Aligned lines, one figure per line."""
         kl = self.kl_per_latent
+        kl_line = (f"{'KL per latent':<20}" + " ".join(f"{v:.3f}" for v in kl)
+                   + f"   (total {self.kl:.3f})") if kl else \
+            f"{'KL':<20}{self.kl:10.3f} nats (the model's KL does not split over latents)"
         return "\n".join([
             f"{'ELBO':<20}{self.elbo:10.3f} nats",
             f"{f'IWAE-{self.iwae_k}':<20}{self.iwae:10.3f} nats",
             f"{f'IS-NLL (K={self.num_samples})':<20}{self.nll:10.3f} ± {self.nll_stderr:.3f} "
             f"nats   {self.bits_per_dim:.4f} bits/dim",
-            f"{'KL per latent':<20}" + " ".join(f"{v:.3f}" for v in kl)
-            + f"   (total {sum(kl):.3f})",
-            f"{'active units':<20}{self.active_units} / {len(kl)}"])
+            kl_line,
+            f"{'active units':<20}{self.active_units} / {self.latent_dim}"])
 
 
 def report(model, x, num_samples=1000, iwae_k=50, seed=None):
@@ -79,11 +85,12 @@ def report(model, x, num_samples=1000, iwae_k=50, seed=None):
     nll = float(-log_px.mean())
     dims = math.prod(model.data_shape)
     stderr = float(log_px.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+    kl = mean_kl_terms(model, x)
     return Report(
         num_examples=len(x), num_dims=dims,
         elbo=float(elbo(model, x, seed=seed).mean()), iwae_k=iwae_k,
         iwae=float(iwae_bound(model, x, num_samples=iwae_k, seed=seed).mean()),
         num_samples=num_samples, nll=nll, nll_stderr=stderr,
         bits_per_dim=nll / (dims * math.log(2)),
-        kl_per_latent=tuple(float(v) for v in per_latent_kl(model, x)),
-        active_units=active_units(model, x))
+        kl_per_latent=tuple(float(v) for v in kl) if kl_factorises(model) else (),
+        active_units=active_units(model, x), kl=float(kl.sum()), latent_dim=model.latent_dim)

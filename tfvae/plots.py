@@ -12,7 +12,7 @@ import math
 import numpy as np
 from matplotlib import colormaps
 
-from tfvae import figures
+from tfvae import figures, posteriors
 from tfvae.curves import save_training_curves  # noqa: F401  (plots' public name)
 from tfvae.datasets import FASHION_MNIST_CLASSES  # noqa: F401  (plots' public name)
 from tfvae.validation import check_positive_int
@@ -96,7 +96,7 @@ def save_reconstructions(model, x, path, n=10, overwrite=False):
     else:
         fig = _image_pairs(figures.example_tiles(x, model.data_shape),
                            figures.example_tiles(recon, model.data_shape))
-    fig.suptitle(f"Reconstructions of {n} examples (decoded mean at the posterior mean)")
+    fig.suptitle(f"Reconstructions of {n} examples (decoded mean at the latent code)")
     return figures.save(fig, path, overwrite)
 
 
@@ -200,7 +200,9 @@ def save_latent_manifold(model, path, n=20, extent=3.0, overwrite=False):
 
 
 def save_latent_scatter(model, x, labels, path, class_names=None, overwrite=False):
-    """Saves a scatter plot of the posterior means E_q[z|x], coloured by label.
+    """Saves a scatter plot of the latent codes (`VAE.latent_code`), coloured by label.
+
+    For the Gaussian posterior the codes are the posterior means E_q[z|x].
 
     Latent spaces of more than 2 dimensions are projected onto their first two
     principal components (the title says so and gives the variance kept).
@@ -231,7 +233,7 @@ def save_latent_scatter(model, x, labels, path, class_names=None, overwrite=Fals
         if len(labels) != len(x):
             raise ValueError(f"`labels` must have one entry per example: got "
                              f"{len(labels)} labels for {len(x)} examples.")
-    means = np.concatenate([_to_numpy(model.encode(x[i:i + _BATCH]).mean())
+    means = np.concatenate([_to_numpy(model.latent_code(x[i:i + _BATCH]))
                             for i in range(0, len(x), _BATCH)])
     points, note, (xlabel, ylabel) = _plane(means)
     fig = figures.figure(7.5, 6.0)
@@ -243,7 +245,9 @@ def save_latent_scatter(model, x, labels, path, class_names=None, overwrite=Fals
         ax.set_yticks([])
     # A figure title, not an axes title: the legend sits beside the axes and
     # a long axes title would run into it.
-    fig.suptitle(f"Posterior means of {len(x)} examples" + note, fontsize=11)
+    what = "Posterior means" if isinstance(model.posterior, posteriors.DiagonalGaussian) \
+        else "Latent codes (the flow at ε = 0)"
+    fig.suptitle(f"{what} of {len(x)} examples" + note, fontsize=11)
     ax.grid(True, alpha=0.3)
     return figures.save(fig, path, overwrite)
 

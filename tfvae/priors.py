@@ -3,18 +3,28 @@
 `distribution()` returns a `tfd.Distribution` with event shape [latent_dim].
 A prior whose KL to the diagonal-Gaussian posterior has a closed form
 (`StandardNormal`) gets the analytic KL; any other gets the Monte Carlo
-estimate log q(z|x) − log p(z) at the sampled z.
+estimate log q(z|x) − log p(z) at the sampled z. `tfvae.VAE` calls
+`attach(model)` and then `build(latent_dim)`; a prior that depends on the
+model (`VampPrior`, on its encoder) reads what it needs in `attach`.
 
 #### Mathematical details
 - StandardNormal: p(z) = N(0, I); KL(N(μ, σ²) ‖ N(0, I)) =
   −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²).
 - MixtureOfGaussians: p(z) = Σ_k π_k N(z; m_k, diag(s_k²)), π = softmax(w),
   s = softplus(·): all of w, m, s are learned with the rest of the model.
+- VampPrior (Tomczak & Welling 2018): p(z) = (1/K) Σ_k q0(z | u_k), the
+  model's own Gaussian posterior q0(z|x) = N(μ(x), σ(x)²) at K learned
+  pseudo-inputs u_k shaped like x, so log p(z) = logsumexp_k log q0(z|u_k)
+  − log K. With an IAF posterior the components are its Gaussian base q0 (the
+  flow's density at a pseudo-input would need the flow inverted per component).
 """
 
 import math
+import weakref
 
 import keras
+import numpy as np
+import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
@@ -27,6 +37,9 @@ class Prior(keras.layers.Layer):
     """Base class. `build(latent_dim)` then `distribution()`."""
 
     has_analytic_kl = False
+
+    def attach(self, model):
+        """Called by `tfvae.VAE.build` before `build`; the default needs nothing."""
 
     def build(self, latent_dim):
         self.latent_dim = int(latent_dim)
@@ -97,6 +110,123 @@ class MixtureOfGaussians(Prior):
                 "init_scale": self.init_scale, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="tfvae")
+class VampPrior(Prior):
+    """The VampPrior: a uniform mixture of the model's posterior at learned pseudo-inputs.
+
+    The K pseudo-inputs, shaped like x, are the prior's only weights; the
+    encoder is the model's (attached by `tfvae.VAE`, not a sub-layer of the
+    prior, so its weights are stored once). They start uniform in [0, 1] (the
+    range of most image data) unless `initialize_from(x)` copies in random
+    training examples, as `tfvae train` does. The KL is a Monte Carlo estimate.
+
+    Args:
+        num_pseudo_inputs: int ≥ 1, K.
+        seed: int or None, for the initial pseudo-inputs.
+
+    Example:
+    ```python
+    vae = tfvae.VAE((28, 28), 8, prior=tfvae.priors.VampPrior(num_pseudo_inputs=50))
+    vae.prior.initialize_from(x_train, seed=0)
+    ```
+    """
+
+    def __init__(self, num_pseudo_inputs=500, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_pseudo_inputs = check_positive_int(num_pseudo_inputs, "num_pseudo_inputs")
+        self.seed = seed
+        self._posterior_params = None
+
+    def attach(self, model):
+        """Takes the model's example shape and its (μ, σ) map, held weakly."""
+        shape = tuple(model.data_shape)
+        if self.built and tuple(self.pseudo_inputs.shape[1:]) != shape:
+            raise ValueError(
+                f"This VampPrior holds pseudo-inputs of shape "
+                f"{tuple(self.pseudo_inputs.shape[1:])} and cannot serve a model with "
+                f"input_shape={shape}; pass a new VampPrior.")
+        self.data_shape = shape
+        # A weak method: the encoder must not become a tracked sub-layer (saved
+        # twice), nor the prior keep its model alive.
+        self._posterior_params = weakref.WeakMethod(model.posterior_params)
+
+    def build(self, latent_dim):
+        if self._posterior_params is None:
+            raise ValueError("A VampPrior needs the model's encoder: pass it to tfvae.VAE(..., "
+                             "prior=VampPrior(...)), which attaches it before building.")
+        self.latent_dim = int(latent_dim)
+        self.pseudo_inputs = self.add_weight(
+            shape=(self.num_pseudo_inputs,) + self.data_shape, name="pseudo_inputs",
+            initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=self.seed))
+        self.built = True
+
+    def get_build_config(self):
+        # Nothing to record: the VAE that loads it attaches it, then builds it.
+        return None
+
+    def initialize_from(self, x, seed=None):
+        """Copies K random rows of `x` into the pseudo-inputs (with replacement if n < K).
+
+        Args:
+            x: array (n, *input_shape), e.g. the training set.
+            seed: None or int, which rows.
+        """
+        x = np.asarray(x, dtype="float32")
+        if x.ndim < 1 or tuple(x.shape[1:]) != self.data_shape or len(x) == 0:
+            raise ValueError(f"Received an invalid value for `x`, expected an array of shape "
+                             f"(n, {', '.join(map(str, self.data_shape))}) with n >= 1. "
+                             f"Received: x of shape {x.shape}")
+        rng = np.random.default_rng(seed)
+        rows = rng.choice(len(x), self.num_pseudo_inputs,
+                          replace=len(x) < self.num_pseudo_inputs)
+        self.pseudo_inputs.assign(x[rows])
+
+    def component_params(self):
+        """(loc, scale), each (K, latent_dim): the posterior at the pseudo-inputs."""
+        posterior_params = self._posterior_params()
+        if posterior_params is None:
+            raise ValueError("The model this VampPrior was attached to no longer exists.")
+        return posterior_params(self.pseudo_inputs)
+
+    def distribution(self):
+        loc, scale = self.component_params()
+        components = tfd.Independent(tfd.Normal(loc, scale), 1)
+        uniform = tfd.Categorical(logits=ops.zeros((self.num_pseudo_inputs,), "float32"))
+        return _GaussianMixture(uniform, components)
+
+    def get_config(self):
+        return {**super().get_config(), "num_pseudo_inputs": self.num_pseudo_inputs,
+                "seed": self.seed}
+
+
+class _GaussianMixture(tfd.MixtureSameFamily):
+    """A mixture of K diagonal Gaussians whose log_prob never holds n·K·d numbers.
+
+    MixtureSameFamily evaluates every component at every point, an (n, K, d)
+    tensor: 500 MB for the importance sampler's 5,000 latents with K = 500,
+    d = 50. Here Σ_j (z_j − m_kj)²/s_kj² = z²·(1/s²)ᵀ − 2 z·(m/s²)ᵀ
+    + Σ_j m_kj²/s_kj² is three (n, d) × (d, K) products, accumulated in float64 because the terms
+    cancel when |m|/s is large (float64: not on TPUs).
+    """
+
+    def _log_prob(self, z):
+        normal = self.components_distribution.distribution
+        loc, scale = (tf.cast(t, tf.float64) for t in (normal.loc, normal.scale))
+        precision = 1.0 / tf.square(scale)                                 # (K, d)
+        shape = tf.shape(z)
+        rows = tf.reshape(tf.cast(z, tf.float64), [-1, shape[-1]])         # (n, d)
+        squared = (tf.matmul(tf.square(rows), precision, transpose_b=True)
+                   - 2.0 * tf.matmul(rows, loc * precision, transpose_b=True)
+                   + tf.reduce_sum(tf.square(loc) * precision, axis=-1))   # (n, K)
+        log_components = -0.5 * squared - tf.reduce_sum(tf.math.log(scale), axis=-1) \
+            - 0.5 * math.log(2.0 * math.pi) * tf.cast(shape[-1], tf.float64)
+        log_mixture = tf.reduce_logsumexp(
+            log_components + tf.cast(self.mixture_distribution.logits_parameter(), tf.float64)
+            - tf.reduce_logsumexp(tf.cast(self.mixture_distribution.logits_parameter(),
+                                          tf.float64)), axis=-1)
+        return tf.reshape(tf.cast(log_mixture, z.dtype), shape[:-1])
+
+
 class DistributionPrior(Prior):
     """Any fixed `tfd.Distribution` with event shape [latent_dim].
 
@@ -130,7 +260,7 @@ class DistributionPrior(Prior):
         )
 
 
-NAMES = ("standard_normal", "mixture_of_gaussians")
+NAMES = ("standard_normal", "mixture_of_gaussians", "vamp")
 
 
 def get(identifier, latent_dim=None):
@@ -175,6 +305,8 @@ def get(identifier, latent_dim=None):
             return StandardNormal()
         if key == "mixture_of_gaussians":
             return MixtureOfGaussians()
+        if key == "vamp":
+            return VampPrior()
     raise ValueError(
         f"Unrecognized prior={identifier!r}. Supported priors are: {list(NAMES)}, "
         "a tfvae.priors.Prior, or a tfd.Distribution over the latent."

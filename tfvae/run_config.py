@@ -24,7 +24,8 @@ import numbers
 import os
 from collections.abc import Mapping
 
-from tfvae import callbacks, distribute, likelihoods, networks, objectives, pipeline
+from tfvae import (callbacks, distribute, likelihoods, networks, objectives, pipeline,
+                   posteriors, priors)
 from tfvae.validation import (check_choice, check_int_tuple, check_number,
                               check_positive_int)
 
@@ -118,6 +119,18 @@ class RunConfig:
                              "size of z; 2 also draws manifold figures", "D")
     likelihood: str = _field("bernoulli", _choice(likelihoods.NAMES),
                              "decoder distribution p(x|z)")
+    prior: str = _field("standard_normal", _choice(priors.NAMES),
+                        "prior p(z); vamp: a mixture of the encoder's posteriors at learned "
+                        "pseudo-inputs (Tomczak & Welling 2018)")
+    num_pseudo_inputs: int = _field(500, check_positive_int,
+                                    "pseudo-inputs of the vamp prior (--prior vamp)", "K")
+    posterior: str = _field("gaussian", _choice(posteriors.NAMES),
+                            "approximate posterior q(z|x): diagonal Gaussian, or an inverse "
+                            "autoregressive flow of it (Kingma et al. 2016)")
+    flow_steps: int = _field(2, check_positive_int, "steps of the iaf posterior "
+                             "(--posterior iaf)", "N")
+    flow_hidden_units: tuple = _field((320, 320), _int_tuple, "widths of each iaf step's "
+                                      "MADE (--posterior iaf)", "N,N")
     hidden_units: tuple = _field((512, 256), _int_tuple, "widths of the mlp layers", "N,N")
     filters: tuple = _field((32, 64), _int_tuple, "channels of the conv layers", "N,N")
     epochs: int = _field(20, check_positive_int, "total epochs, counting resumed ones", "N")

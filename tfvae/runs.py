@@ -84,7 +84,7 @@ def load_model(path):
     import zipfile
 
     # Registers the tfvae classes with Keras (the CLI imports tfvae lazily).
-    from tfvae import layers, likelihoods, optimizers, priors, vae  # noqa: F401
+    from tfvae import layers, likelihoods, optimizers, posteriors, priors, vae  # noqa: F401
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -173,12 +173,17 @@ def _agreed(values, what, flag, default):
 
 def build_model(config, data_shape):
     """The `tfvae.VAE` a `RunConfig` describes, compiled with (fused) Adam."""
+    from tfvae import posteriors, priors
     from tfvae.optimizers import FusedAdam
     from tfvae.vae import VAE
 
+    prior = priors.VampPrior(config.num_pseudo_inputs, seed=config.seed) \
+        if config.prior == "vamp" else config.prior
+    posterior = posteriors.IAF(config.flow_steps, config.flow_hidden_units) \
+        if config.posterior == "iaf" else config.posterior
     model = VAE(data_shape, config.latent_dim, architecture=config.architecture,
-                likelihood=config.likelihood, beta=config.beta,
-                hidden_units=config.hidden_units, filters=config.filters,
+                likelihood=config.likelihood, prior=prior, posterior=posterior,
+                beta=config.beta, hidden_units=config.hidden_units, filters=config.filters,
                 seed=config.seed, objective=config.objective,
                 num_samples=config.num_samples, dtype=config.precision)
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
@@ -226,6 +231,10 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
 
     with distribute.get_strategy(config.strategy).scope():
         model = build_model(config, x_train.shape[1:])
+    if config.prior == "vamp":
+        # Pseudo-inputs start as training examples (a resumed run then
+        # restores its own from the backup).
+        model.prior.initialize_from(x_train, seed=config.seed)
     binarization = config.binarization
     train_ds = pipeline.make_dataset(x_train, config.batch_size, shuffle=True,
                                      binarization=binarization, seed=config.seed)

@@ -2,18 +2,21 @@
 
 #### Mathematical details
 For data x and latent z with prior p(z), decoder likelihood p(x|z) and
-encoder (approximate posterior) q(z|x) = N(μ(x), diag σ(x)²):
+encoder (approximate posterior) q(z|x):
 
     log p(x) ≥ ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))
                        = E_q[log p(x, z) − log q(z|x)].
 
-The expectation is estimated with one reparameterised sample z = μ + σ·ε,
-ε ~ N(0, I), so gradients reach μ and σ. For the standard-normal prior the KL
-has the closed form KL = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²), which pulls μ
-towards 0 and σ towards 1; for other priors it is estimated at the same
-sample as log q(z|x) − log p(z). Training minimises
-loss = −mean_x[E_q log p(x|z) − β·KL], the mean taken over the *global*
-batch so that data-parallel replicas take the same step as one device.
+The encoder gives a Gaussian N(μ(x), diag σ(x)²); the posterior
+(`tfvae.posteriors`) is that Gaussian itself or a flow of it. The expectation
+is estimated with one reparameterised sample, z = μ + σ·ε, ε ~ N(0, I), pushed
+through the flow if there is one, so gradients reach μ, σ and the flow. For
+the Gaussian posterior and the standard-normal prior the KL has the closed
+form KL = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²), which pulls μ towards 0 and σ
+towards 1; otherwise it is estimated at the same sample as log q(z|x) −
+log p(z). Training minimises loss = −mean_x[E_q log p(x|z) − β·KL], the mean
+taken over the *global* batch so that data-parallel replicas take the same
+step as one device.
 """
 
 import keras
@@ -24,10 +27,10 @@ from keras import ops
 from tfvae import likelihoods as likelihoods_lib
 from tfvae import networks
 from tfvae import objectives
+from tfvae import posteriors as posteriors_lib
 from tfvae import priors as priors_lib
 from tfvae.distribute import global_mean
-from tfvae.layers import (GaussianPosteriorHead, Sampling, gaussian_log_prob_from_noise,
-                          stateless_seed)
+from tfvae.layers import GaussianPosteriorHead, Sampling, stateless_seed
 from tfvae.trainer import Trainer
 from tfvae.validation import (check_choice, check_int_tuple, check_number,
                               check_positive_int, check_shape)
@@ -53,6 +56,8 @@ class VAE(Trainer):
             callable returning a `tfd.Distribution`.
         prior: None (standard normal), a name, a `tfvae.priors.Prior`, or a
             `tfd.Distribution` with event shape [latent_dim].
+        posterior: "gaussian" (q(z|x) = N(μ(x), diag σ(x)²)), "iaf", or a
+            `tfvae.posteriors.Posterior` such as `IAF(num_steps=2)`.
         kl: "auto" (analytic where a closed form exists, else Monte Carlo),
             "analytic" or "mc".
         beta: float ≥ 0, weight of the KL term (β-VAE); 1 gives the ELBO.
@@ -76,7 +81,7 @@ class VAE(Trainer):
     def __init__(self, input_shape, latent_dim, architecture="mlp", encoder=None,
                  decoder=None, likelihood="bernoulli", prior=None, kl="auto",
                  beta=1.0, hidden_units=(512, 256), filters=(32, 64), seed=None,
-                 objective="elbo", num_samples=1, **kwargs):
+                 objective="elbo", num_samples=1, posterior="gaussian", **kwargs):
         super().__init__(**kwargs)
         self.data_shape = check_shape(input_shape)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
@@ -92,6 +97,7 @@ class VAE(Trainer):
         self._custom_decoder = decoder is not None
         self.likelihood = likelihoods_lib.get(likelihood)
         self.prior = priors_lib.get(prior, latent_dim=self.latent_dim)
+        self.posterior = posteriors_lib.get(posterior, latent_dim=self.latent_dim)
         # The built-in networks take the model's own dtype policy, not the
         # global one, so a mixed-precision model loads as one whatever the
         # global policy is then.
@@ -105,11 +111,12 @@ class VAE(Trainer):
         self.posterior_head = GaussianPosteriorHead(self.latent_dim,
                                                     name="posterior_head")
         self.sampling = Sampling(seed=seed, name="sampling")
-        if kl == "analytic" and not self.prior.has_analytic_kl:
-            raise ValueError(f"kl='analytic' needs a prior with a closed-form KL; "
-                             f"{type(self.prior).__name__} has none. Use kl='mc' or 'auto'.")
-        self.kl_mode = "analytic" if (kl == "analytic" or (
-            kl == "auto" and self.prior.has_analytic_kl)) else "mc"
+        analytic = self.prior.has_analytic_kl and self.posterior.has_analytic_kl
+        if kl == "analytic" and not analytic:
+            raise ValueError(f"kl='analytic' needs a prior and a posterior with a closed-form "
+                             f"KL; {type(self.prior).__name__} and "
+                             f"{type(self.posterior).__name__} have none. Use kl='mc' or 'auto'.")
+        self.kl_mode = "analytic" if analytic and kl != "mc" else "mc"
         self.initial_beta = float(beta)
         # A variable, not a float: callbacks (warm-up schedules) change it
         # during fit without retracing, on every replica, and it is saved.
@@ -126,6 +133,7 @@ class VAE(Trainer):
         # One eager pass on zeros builds every sub-layer (including a user's
         # encoder of unknown output size) and checks that the parts fit.
         # Sub-layers restored by `load_model` arrive built already.
+        self.prior.attach(self)
         if not self.prior.built:
             self.prior.build(self.latent_dim)
         features = self.encoder(ops.zeros((1,) + self.data_shape))
@@ -135,6 +143,8 @@ class VAE(Trainer):
                              "a Flatten or Dense layer.")
         if not self.posterior_head.built:
             self.posterior_head.build(features.shape)
+        if not self.posterior.built:
+            self.posterior.build(self.latent_dim, features.shape)
         params = self.decoder(ops.zeros((1, self.latent_dim)))
         expected = networks.params_shape(self.data_shape, self.likelihood.num_params)
         if tuple(params.shape[1:]) != expected:
@@ -150,13 +160,16 @@ class VAE(Trainer):
     # ---- the probabilistic path, top to bottom ------------------------------
 
     def posterior_params(self, x, training=False):
-        """(loc, scale) of q(z|x), each (batch, latent_dim) float32, in Keras ops only."""
+        """(loc, scale) of the encoder's Gaussian, each (batch, latent_dim) float32.
+
+        The Gaussian posterior q(z|x) itself, or the base of a flow posterior.
+        """
         return self.posterior_head(self.encoder(self._as_data(x), training=training))
 
     def encode(self, x, training=False):
-        """q(z|x): a diagonal Gaussian with event shape [latent_dim]."""
-        loc, scale = self.posterior_params(x, training=training)
-        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
+        """q(z|x): a `tfd.Distribution` with event shape [latent_dim]."""
+        features = self.encoder(self._as_data(x), training=training)
+        return self.posterior.distribution(*self.posterior_head(features), features)
 
     def decode(self, z, training=False):
         """p(x|z): the likelihood, with the data axes as its event."""
@@ -168,26 +181,29 @@ class VAE(Trainer):
 
         Args:
             per_dimension: bool. If True the KL has shape (batch, latent_dim),
-                one term per latent dimension (the prior must factorise, i.e.
-                be a `tfd.Independent`; otherwise shape (batch, 1)).
+                one term per latent dimension (the prior and the posterior must
+                factorise, the prior being a `tfd.Independent`; otherwise
+                shape (batch, 1)).
 
         Returns:
             A pair of float32 tensors of shape (batch,); ELBO = first − second.
         """
         x = self._as_data(x)
-        posterior = self.encode(x, training=training)                       # q(z|x)
-        normal = posterior.distribution
-        z, epsilon = self.sampling([normal.loc, normal.scale], return_noise=True)  # μ + σ·ε
-        reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
+        features = self.encoder(x, training=training)
+        loc, scale = self.posterior_head(features)                           # μ(x), σ(x)
         prior = self.prior.distribution()                                    # p(z)
-        factorised = per_dimension and isinstance(prior, tfd.Independent)
+        factorised = per_dimension and isinstance(prior, tfd.Independent) \
+            and self.posterior.factorises
+        epsilon = self.sampling.noise(ops.shape(loc), dtype=loc.dtype)       # the replica's ε
+        z, log_q = self.posterior.sample_and_log_prob(                      # z ~ q(z|x)
+            loc, scale, epsilon, features, sum_dims=not factorised)
+        reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
         if self.kl_mode == "analytic":
-            kl = tfd.kl_divergence(normal if factorised else posterior,
+            normal = tfd.Normal(loc=loc, scale=scale)
+            kl = tfd.kl_divergence(normal if factorised else tfd.Independent(normal, 1),
                                    prior.distribution if factorised else prior)
         else:
-            log_q = gaussian_log_prob_from_noise(epsilon, normal.scale, sum_dims=not factorised)
-            log_p = (prior.distribution if factorised else prior).log_prob(z)
-            kl = log_q - log_p
+            kl = log_q - (prior.distribution if factorised else prior).log_prob(z)
         if per_dimension and len(kl.shape) == 1:
             kl = kl[:, None]
         return reconstruction, kl
@@ -195,7 +211,8 @@ class VAE(Trainer):
     def log_importance_weights(self, x, num_samples, seed=None, training=False):
         """The parts of log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k ~ q(z|x).
 
-        The k reparameterised samples are decoded as one batch of k·batch rows.
+        The posterior (a flow too) is the proposal. The k reparameterised
+        samples are decoded as one batch of k·batch rows.
 
         Args:
             x: tensor (batch, *input_shape).
@@ -208,20 +225,19 @@ class VAE(Trainer):
             `(log p(x|z), log p(z), log q(z|x))`, float32 tensors (k, batch).
         """
         x = self._as_data(x)
-        posterior = self.encode(x, training=training)
-        loc, scale = posterior.distribution.loc, posterior.distribution.scale
+        features = self.encoder(x, training=training)
+        loc, scale = self.posterior_head(features)
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
             epsilon = self.sampling.noise(shape)
         else:
             epsilon = tf.random.stateless_normal(shape, seed=seed)
-        z = loc + scale * epsilon                                            # (k, batch, d)
-        rows = ops.reshape(z, (-1, self.latent_dim))
+        z, log_qz = self.posterior.sample_and_log_prob(loc, scale, epsilon, features)
+        rows = ops.reshape(z, (-1, self.latent_dim))                         # (k·batch, d)
         x_rows = ops.reshape(ops.broadcast_to(x[None], tf.concat(
             [[num_samples], tf.shape(x)], axis=0)), (-1,) + self.data_shape)
         log_px_z = ops.reshape(self.decode(rows, training=training).log_prob(x_rows),
                                (num_samples, -1))
-        log_qz = gaussian_log_prob_from_noise(epsilon, scale)               # log q(z|x)
         return log_px_z, self.prior.distribution().log_prob(z), log_qz
 
     def objective_terms(self, x, training=False, with_iwae=False):
@@ -287,13 +303,23 @@ class VAE(Trainer):
         z = self.prior.distribution().sample(n, seed=stateless_seed(seed))
         return self.decode_mean(z)
 
+    def latent_code(self, x, training=False):
+        """A deterministic code for x: the posterior's z at ε = 0, (batch, latent_dim).
+
+        The posterior mean μ(x) for the Gaussian posterior; for a flow, the
+        flow's image of μ(x) (a flow's mean has no closed form).
+        """
+        features = self.encoder(self._as_data(x), training=training)
+        loc, scale = self.posterior_head(features)
+        z, _ = self.posterior.sample_and_log_prob(loc, scale, ops.zeros_like(loc), features)
+        return z
+
     def reconstruct(self, x):
-        """Decoded mean at the posterior mean: E[x | z = E_q[z]]."""
-        x = self._as_data(x)
-        return self.decode_mean(self.encode(x).mean())
+        """Decoded mean at the latent code: E[x | z = latent_code(x)]."""
+        return self.decode_mean(self.latent_code(x))
 
     def call(self, x, training=False):
-        return self.decode_mean(self.encode(self._as_data(x), training=training).mean())
+        return self.decode_mean(self.latent_code(x, training=training))
 
     # ---- plumbing --------------------------------------------------------------
 
@@ -327,12 +353,13 @@ class VAE(Trainer):
             "hidden_units": list(self.hidden_units), "filters": list(self.filters),
             "seed": self.seed, "objective": self.objective,
             "num_samples": self.num_samples,
+            "posterior": keras.saving.serialize_keras_object(self.posterior),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "decoder", "likelihood", "prior"):
+        for key in ("encoder", "decoder", "likelihood", "prior", "posterior"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         if isinstance(config.get("dtype"), dict):
