@@ -1,0 +1,190 @@
+"""benchmarks/leaderboard.py: its flags, its table, and a killed run that resumes where it stopped.
+
+Everything runs on tiny synthetic 0/1 data written to a temporary folder; the
+benchmark's own data (../shared) is never read here.
+"""
+
+import fcntl
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def leaderboard():
+    """The script as a module, with `benchmarks/` importable as when it runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location("benchmarks_leaderboard",
+                                                      BENCHMARKS / "leaderboard.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """An .npz shaped like binarized_mnist.npz: train/valid/test 0/1 rows of 784 pixels."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, **{name: (rng.random((n, 784)) < 0.2).astype("uint8")
+                      for name, n in (("train", 200), ("valid", 100), ("test", 40))})
+    return str(path)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rows", "vae,nope"], "`--rows`.*Received: rows='vae,nope'"),
+    (["--rows", ","], "`--rows`.*Received: rows=','"),
+    (["--budget-minutes", "0"], "`--budget-minutes`.*Received: budget_minutes=0.0"),
+    (["--is-samples", "-5"], "`--is-samples`.*Received: is_samples=-5"),
+    (["--epochs", "0"], "`--epochs`.*Received: epochs=0"),
+])
+def test_bad_flags_are_refused_naming_the_flag_and_the_value(leaderboard, tiny_npz, flags,
+                                                              message):
+    args = leaderboard.build_parser().parse_args(["--data", tiny_npz, *flags])
+    with pytest.raises(ValueError, match=message):
+        leaderboard.check_args(args)
+
+
+def test_a_missing_data_file_stops_the_command_line_with_one_line(leaderboard, tmp_path,
+                                                                 capsys):
+    with pytest.raises(SystemExit) as stop:
+        leaderboard.main(["--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "`--data`" in capsys.readouterr().err
+    assert not (tmp_path / "vae").exists()
+
+
+def test_the_test_subset_covers_every_digit_of_the_sorted_split(leaderboard):
+    # The test split is sorted by digit: its first images are all zeros.
+    labels = np.repeat(np.arange(10), 100)
+    x = np.eye(10, dtype="float32")[labels]
+    subset = leaderboard.test_subset(x, 50)
+    assert np.bincount(subset.argmax(axis=1), minlength=10).tolist() == [5] * 10
+    assert leaderboard.test_subset(x, 5000) is x
+
+
+def write_row(out, key, nll, stderr, num_samples, num_images):
+    run = Path(out) / key
+    run.mkdir(parents=True)
+    history = [{"seconds": s} for s in (9.0, 2.0, 3.0)]
+    (run / "state.json").write_text(json.dumps({"epochs": 3, "best_epoch": 2,
+                                                "history": history}))
+    (run / f"nll-K{num_samples}-n{num_images}.json").write_text(json.dumps(
+        {"nll": nll, "stderr": stderr, "eval_seconds": 90.0}))
+
+
+def test_the_table_is_a_leaderboard_only_at_5000_samples_on_10000_images(leaderboard,
+                                                                        tmp_path):
+    write_row(tmp_path, "vae", 90.123, 0.251, 5000, 10000)
+    write_row(tmp_path, "iwae5", 150.0, 1.0, 50, 500)
+    full = leaderboard.table(tmp_path, 5000, 10000, 60)
+    assert "SMOKE" not in full
+    assert "| VAE | Burda MLP, ELBO | 3 (2) | 3.0 | 1.5 | 90.12 ± 0.25 | 89.78 ᵃ | 86.76 ᵇ |" \
+        in full
+    # A row without a result at these settings is shown as not run, not as another run's number.
+    assert "| IWAE k=5 | Burda MLP, IWAE k=5 | not run | | | — | — | 85.54 ᵇ |" in full
+    for samples, images in ((50, 500), (4999, 10000), (5000, 9999)):
+        assert "SMOKE RUN, NOT A LEADERBOARD" in leaderboard.table(tmp_path, samples, images, 1)
+
+
+@pytest.mark.slow
+def test_every_row_builds_the_same_model_from_the_same_seed(leaderboard):
+    x_train = (np.random.default_rng(0).random((600, 784)) < 0.2).astype("float32")
+    for row in leaderboard.ROWS.values():
+        first, second, other = (leaderboard.build_model(row, seed, x_train).get_weights()
+                                for seed in (3, 3, 4))
+        assert len(first) == len(second)
+        for w1, w2 in zip(first, second):
+            np.testing.assert_array_equal(w1, w2)
+        assert any(not np.array_equal(w1, w3) for w1, w3 in zip(first, other))
+
+
+def weights(path):
+    import keras
+
+    return keras.models.load_model(path).get_weights()
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(leaderboard, tiny_npz,
+                                                                    tmp_path, monkeypatch,
+                                                                    capsys):
+    # Three slices of test images, so that an evaluation can be killed between two.
+    monkeypatch.setattr(leaderboard, "EVAL_SLICE", 16)
+    flags = ["--data", tiny_npz, "--rows", "vae", "--epochs", "3", "--is-samples", "20",
+             "--test-images", "40"]
+    leaderboard.main(flags + ["--out", str(tmp_path / "a")])
+    a, b = tmp_path / "a" / "vae", tmp_path / "b" / "vae"
+
+    # Killed after epoch 2's checkpoint was written, before the state that names it.
+    write_state = leaderboard.write_state
+
+    def killed_at_epoch_2(run_dir, state):
+        if state["epochs"] == 2:
+            raise KeyboardInterrupt
+        write_state(run_dir, state)
+
+    monkeypatch.setattr(leaderboard, "write_state", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+    assert (b / "last-00002.keras").is_file()
+    state = json.loads((b / "state.json").read_text())
+    assert state["epochs"] == 1
+    # Reading the state back drops the checkpoint it does not name.
+    leaderboard.read_state(b, state["recipe"])
+    assert sorted(p.name for p in b.glob("*.keras")) == ["best-00001.keras", "last-00001.keras"]
+
+    # Rerun: epochs 2 and 3 again, then an evaluation killed after its first slice.
+    monkeypatch.setattr(leaderboard, "write_state", write_state)
+    log_px = leaderboard.evaluation.log_marginal_likelihood
+    calls = []
+
+    def killed_at_slice_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the tracing call on one image, slice 1, slice 2
+            raise KeyboardInterrupt
+        return log_px(*args, **kwargs)
+
+    monkeypatch.setattr(leaderboard.evaluation, "log_marginal_likelihood", killed_at_slice_2)
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+    assert len(np.load(b / "log_px-K20-n40.partial.npy")) == 16
+
+    # Rerun: training is not repeated, the evaluation continues at image 16.
+    calls.clear()
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[1]))
+        return log_px(*args, **kwargs)
+
+    monkeypatch.setattr(leaderboard.evaluation, "log_marginal_likelihood", counted)
+    capsys.readouterr()
+    leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+    assert "vae: trained (3 epochs), not retrained" in capsys.readouterr().out
+    assert calls == [1, 16, 8]  # the tracing call, then images 16-31 and 32-39
+
+    state = json.loads((b / "state.json").read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
+    assert sorted(p.name for p in b.glob("*.keras")) == sorted(p.name for p in a.glob("*.keras"))
+    for name in (state["last"], state["best"]):
+        for wa, wb in zip(weights(a / name), weights(b / name), strict=True):
+            np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(np.load(a / "log_px-K20-n40.npy"),
+                                  np.load(b / "log_px-K20-n40.npy"))
+    assert not (b / "log_px-K20-n40.partial.npy").exists()
+    result = json.loads((b / "nll-K20-n40.json").read_text())
+    assert result["nll"] == pytest.approx(-np.load(a / "log_px-K20-n40.npy").mean(), rel=1e-12)
+
+    # Other settings in the same folder are refused, and so is a second run at once.
+    with pytest.raises(ValueError, match="other settings.*'seed': \\(0, 1\\)"):
+        leaderboard.main(flags + ["--out", str(tmp_path / "b"), "--seed", "1"])
+    with open(tmp_path / "b" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SystemExit, match="Another leaderboard run"):
+            leaderboard.main(flags + ["--out", str(tmp_path / "b")])
