@@ -182,3 +182,25 @@ def test_fit_draws_new_reproducible_noise_every_step(fashion_small, jit_compile)
     np.testing.assert_allclose(loss_two, loss, rtol=1e-6)
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(b, a, atol=1e-6)
+
+
+def test_saved_model_continues_the_noise_sequence_where_it_stopped(tmp_path):
+    # A resumed run must draw the noise the uninterrupted run would have
+    # drawn next, not replay the draws from the start of training.
+    vae = small_vae(seed=3)
+    vae.build()
+    first = to_numpy(vae.sampling.noise((5, 2)))
+    path = tmp_path / "m.keras"
+    vae.save(path)
+    expected_next = to_numpy(vae.sampling.noise((5, 2)))
+    restored = keras.models.load_model(path)
+    resumed_next = to_numpy(restored.sampling.noise((5, 2)))
+    np.testing.assert_array_equal(resumed_next, expected_next)
+    assert not np.allclose(resumed_next, first)
+    weights = tmp_path / "m.weights.h5"
+    vae.save_weights(weights)
+    again = small_vae(seed=3)
+    again.build()
+    again.load_weights(weights)
+    np.testing.assert_array_equal(to_numpy(again.sampling.noise((5, 2))),
+                                  to_numpy(vae.sampling.noise((5, 2))))

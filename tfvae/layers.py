@@ -119,6 +119,16 @@ class Sampling(keras.layers.Layer):
     def compute_output_shape(self, input_shape, return_noise=False):
         return (input_shape[0], input_shape[0]) if return_noise else input_shape[0]
 
+    # The seed generator's state is saved with the layer, so a model loaded
+    # from a checkpoint continues the noise sequence instead of replaying it.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["seed_generator_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if "seed_generator_state" in store.keys():
+            self.seed_generator.state.assign(store["seed_generator_state"])
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 
