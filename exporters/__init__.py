@@ -5,8 +5,8 @@ dispatcher for the CLI (`tfvae export`). Every export is loaded back and
 compared with the Keras model (`exporters.parity`) before it is renamed into
 place; a failed export leaves nothing at the destination.
 
-This module owns the allow-lists (`FORMATS`, `PARTS`, `QUANTIZE_MODES`); every
-other module, the CLI included, imports them from here.
+This module owns the allow-lists (`FORMATS`, `PARTS`, `SIGNATURES`,
+`QUANTIZE_MODES`); every other module, the CLI included, imports them from here.
 
 Example:
 ```python
@@ -15,6 +15,9 @@ import exporters
 exporters.export_saved_model(model, "decoder_savedmodel")           # z -> E[x|z]
 info = exporters.export_tflite(model, "decoder_int8.tflite", quantize="int8")
 info = exporters.export(model, "gen.tflite", format="tflite", part="generator")
+# One file, four named signatures, a static batch of 1 for the phone's delegates:
+info = exporters.export_tflite(model, "vae.tflite", signatures=exporters.SIGNATURES,
+                               batch_size=1)
 ```
 
 TensorFlow is imported only when an exporter runs, so `import exporters` is cheap.
@@ -24,6 +27,8 @@ import importlib
 
 FORMATS = ("savedmodel", "tflite")
 PARTS = ("decoder", "encoder", "generator")
+# The named signatures of one multi-signature .tflite file (exporters.signatures).
+SIGNATURES = ("encode", "decode", "generate", "score")
 # None is float32; "none" and "float32" are accepted as spellings of it.
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 
@@ -35,6 +40,11 @@ _LAZY = {
     "verify": "exporters.parity",
     "parity": "exporters.parity",
     "pipeline": "exporters.pipeline",
+    "bundle": "exporters.bundle",
+    "delegation": "exporters.delegation",
+    "densities": "exporters.densities",
+    "signatures": "exporters.signatures",
+    "signature_parity": "exporters.signature_parity",
     "saved_model": "exporters.saved_model",
     "tflite": "exporters.tflite",
 }
@@ -69,6 +79,11 @@ def export(model, path, format="savedmodel", **kwargs):
         from exporters._common import check_quantize
 
         quantize = kwargs.pop("quantize", None)
+        for name in ("signatures", "batch_size"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"`{name}` applies to format='tflite' only; a SavedModel "
+                                 f"export holds one part. Received: {name}="
+                                 f"{kwargs[name]!r}")
         if check_quantize(quantize) is not None:
             raise ValueError(f"quantize={quantize!r} applies to format='tflite' only; "
                              "a SavedModel keeps the model's float32 weights.")

@@ -105,14 +105,28 @@ def file_size(path):
     return os.path.getsize(path)
 
 
-def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_bytes,
-             artifact, extra=None):
-    """The metadata dict written beside every artifact (and returned)."""
+def model_fields(model):
+    """The metadata fields every artifact shares: the model's shapes, distributions, versions."""
     import keras
     import tensorflow as tf
 
     import tfvae
 
+    return {
+        "latent_dim": model.latent_dim,
+        "data_shape": list(model.data_shape),
+        "likelihood": type(model.likelihood).__name__,
+        "prior": type(model.prior).__name__,
+        "posterior": type(model.posterior).__name__,
+        "tfvae_version": tfvae.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+
+
+def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_bytes,
+             artifact, extra=None):
+    """The metadata dict written beside every artifact (and returned)."""
     inputs, outputs = signature(model, part, in_graph_sampling)
     info = {
         "artifact": os.path.basename(os.path.abspath(artifact)),
@@ -123,14 +137,7 @@ def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_byt
         "signature": SIGNATURE,
         "inputs": inputs,
         "outputs": outputs,
-        "latent_dim": model.latent_dim,
-        "data_shape": list(model.data_shape),
-        "likelihood": type(model.likelihood).__name__,
-        "prior": type(model.prior).__name__,
-        "posterior": type(model.posterior).__name__,
-        "tfvae_version": tfvae.__version__,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
+        **model_fields(model),
         "size_bytes": int(size_bytes),
         "verified": parity is not None,
     }

@@ -59,24 +59,25 @@ def tolerance_for(quantization=None, tolerance=None):
     return {"max": float(tolerance)}
 
 
-def load(path, format=None):
+def load(path, format=None, signature=_common.SIGNATURE):
     """Loads an artifact; returns `run(**inputs) -> {name: np.ndarray}`.
 
     Args:
         path: str, a SavedModel directory or a `.tflite` file.
         format: "savedmodel", "tflite", or None to infer from `path`.
+        signature: str, the signature key to run.
     """
     if format is None:
         format = "tflite" if str(path).endswith(".tflite") else "savedmodel"
     if format == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        runner = Interpreter(model_path=str(path)).get_signature_runner(_common.SIGNATURE)
+        runner = Interpreter(model_path=str(path)).get_signature_runner(signature)
         return lambda **inputs: {k: np.asarray(v) for k, v in runner(**inputs).items()}
     if format == "savedmodel":
         import tensorflow as tf
 
-        fn = tf.saved_model.load(str(path)).signatures[_common.SIGNATURE]
+        fn = tf.saved_model.load(str(path)).signatures[signature]
         return lambda **inputs: {k: v.numpy() for k, v in fn(
             **{name: tf.constant(value) for name, value in inputs.items()}).items()}
     raise ValueError(f"Unrecognized format={format!r}. Supported formats are: {list(FORMATS)}.")
@@ -150,11 +151,30 @@ def compare(model, path, part="decoder", format=None, batch_sizes=BATCH_SIZES, s
     ```
     """
     run = load(path, format)
-    per_batch, total, count, worst, scale = {}, 0.0, 0, 0.0, 0.0
+    results = []
     for i, batch_size in enumerate(batch_sizes):
         inputs = sample_inputs(model, part, batch_size, seed + i, in_graph_sampling, data)
         got = run(**inputs)
-        want = keras_outputs(model, part, inputs, got)
+        results.append((batch_size, got, keras_outputs(model, part, inputs, got)))
+    return measure(results)
+
+
+def measure(results):
+    """The error figures of [(batch size, artifact outputs, reference outputs), ...].
+
+    Args:
+        results: list of (int, {name: np.ndarray}, {name: np.ndarray}); the
+            two dicts must have the same names and shapes.
+
+    Returns:
+        A dict: "max_abs_error", "mean_abs_error", "reference_scale" (max |reference|),
+        "per_batch" {batch size: {"max_abs_error", "mean_abs_error"}}, "batch_sizes".
+
+    Raises:
+        ParityError: an output is missing or has the wrong shape.
+    """
+    per_batch, total, count, worst, scale = {}, 0.0, 0, 0.0, 0.0
+    for batch_size, got, want in results:
         if set(got) != set(want):
             raise ParityError(f"The artifact returns outputs {sorted(got)}; expected "
                               f"{sorted(want)}.")
@@ -173,7 +193,7 @@ def compare(model, path, part="decoder", format=None, batch_sizes=BATCH_SIZES, s
         worst = _worst(worst, batch_max)
         total, count = total + batch_sum, count + batch_count
     return {"max_abs_error": worst, "mean_abs_error": total / count,
-            "reference_scale": scale, "batch_sizes": list(batch_sizes),
+            "reference_scale": scale, "batch_sizes": [b for b, _, _ in results],
             "per_batch": {str(b): v for b, v in per_batch.items()}}
 
 
@@ -198,9 +218,22 @@ def verify(model, path, part="decoder", format=None, quantization=None, toleranc
     exporters.parity.verify(model, "decoder_int8.tflite", quantization="int8")
     ```
     """
-    bounds = tolerance_for(quantization, tolerance)
     figures = compare(model, path, part, format, seed=seed,
                       in_graph_sampling=in_graph_sampling, data=data)
+    return check_bounds(figures, tolerance_for(quantization, tolerance),
+                        f"The exported {part} ({path}, quantization={quantization or 'float32'})")
+
+
+def check_bounds(figures, bounds, what):
+    """Adds "tolerance" and "passed" to `measure`'s figures, or raises ParityError.
+
+    Each error figure is compared with `bound × max(1, reference_scale)`.
+
+    Args:
+        figures: a dict from `measure`.
+        bounds: {"max": float[, "mean": float]} from `tolerance_for`.
+        what: str, names the artifact in the error message.
+    """
     allowed = max(1.0, figures["reference_scale"])
     failures = [f"{kind} abs error {figures[f'{kind}_abs_error']:.3g} > {bound:g}"
                 + (f" × {allowed:.3g}" if allowed > 1.0 else "")
@@ -208,10 +241,8 @@ def verify(model, path, part="decoder", format=None, quantization=None, toleranc
                 if not figures[f"{kind}_abs_error"] <= bound * allowed]
     figures.update(tolerance=bounds, passed=not failures)
     if failures:
-        raise ParityError(
-            f"The exported {part} ({path}, quantization={quantization or 'float32'}) "
-            f"disagrees with the Keras model: {'; '.join(failures)} "
-            f"(batch sizes {figures['batch_sizes']}).")
+        raise ParityError(f"{what} disagrees with the Keras model: {'; '.join(failures)} "
+                          f"(batch sizes {figures['batch_sizes']}).")
     return figures
 
 

@@ -78,20 +78,45 @@ def export(model, path, format, write, *, part="decoder", quantization=None,
     check(model, part, in_graph_sampling)
     if check_options is not None:
         check_options()
-    atomic.check_destination(path, overwrite)
-    if metadata_path is not None:
-        atomic.check_destination(metadata_path, overwrite)
 
-    staged = _stage(path, metadata_path)
-    try:
-        tmp = staged[-1][0]
+    def build(tmp):
         extra = write(tmp)
         figures = None
         if verify:
             figures = _verify(model, tmp, path, format, part, quantization, tolerance,
                               in_graph_sampling, data)
-        info = _common.metadata(model, part, format, quantization, in_graph_sampling,
+        return _common.metadata(model, part, format, quantization, in_graph_sampling,
                                 figures, _common.file_size(tmp), path, extra)
+
+    return run(path, build, overwrite, metadata_path)
+
+
+def run(path, build, overwrite=False, metadata_path=None):
+    """Stages, builds, describes and publishes one artifact, all or nothing.
+
+    Args:
+        path: str, the destination.
+        build: callable(staging_path) -> metadata dict. Writes and verifies
+            the whole artifact at the path it is given (an empty directory
+            when `metadata_path` is None); any exception leaves nothing.
+        overwrite: bool, whether existing destinations may be replaced.
+        metadata_path: str, where the metadata JSON goes beside the artifact;
+            None writes `metadata.json` inside a directory artifact.
+
+    Returns:
+        The metadata dict, as written.
+
+    Raises:
+        FileExistsError: the artifact or its metadata exists and `overwrite`
+            is False.
+    """
+    atomic.check_destination(path, overwrite)
+    if metadata_path is not None:
+        atomic.check_destination(metadata_path, overwrite)
+    staged = _stage(path, metadata_path)
+    try:
+        tmp = staged[-1][0]
+        info = build(tmp)
         if metadata_path is None:
             atomic.write_json(os.path.join(tmp, METADATA_NAME), info)
         else:   # the destination is this export's own empty staging file

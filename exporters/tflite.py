@@ -100,19 +100,28 @@ def representative_inputs(model, part, calibration_data=None, seed=0,
     return [{name: row[None]} for row in np.concatenate(latents)]
 
 
-def _convert(saved_model_dir, quantize, representative):
+def convert(saved_model_dir, quantize, samples=None, signature_keys=(_common.SIGNATURE,)):
+    """The flatbuffer of the SavedModel's `signature_keys`, builtin ops only.
+
+    Args:
+        saved_model_dir: str, a SavedModel with those signatures.
+        quantize: None, "float16", "dynamic" or "int8".
+        samples: for "int8", the calibration samples in the converter's form:
+            lists of input arrays (one signature) or (signature key,
+            {input name: array}) pairs (several).
+        signature_keys: the signatures to convert, one subgraph each.
+    """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=[_common.SIGNATURE])
+        saved_model_dir, signature_keys=list(signature_keys))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
-        converter.representative_dataset = lambda: iter(
-            [list(row.values()) for row in representative])
+        converter.representative_dataset = lambda: iter(samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
@@ -138,7 +147,9 @@ def write_tflite(model, path, part="decoder", quantize=None, in_graph_sampling=F
     with tempfile.TemporaryDirectory() as saved_model_dir:
         write_saved_model(model, saved_model_dir, part, in_graph_sampling)
         try:
-            flatbuffer = _convert(saved_model_dir, quantize, representative)
+            samples = None if representative is None else [
+                list(row.values()) for row in representative]
+            flatbuffer = convert(saved_model_dir, quantize, samples)
         except Exception as e:
             raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="
                                f"{quantize!r} (builtin ops only) failed: {e}") from e
@@ -147,29 +158,37 @@ def write_tflite(model, path, part="decoder", quantize=None, in_graph_sampling=F
 
 
 def op_names(path):
-    """The operators of a `.tflite` file, before any delegate rewrites them."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    """The operators of every subgraph (signature) of a `.tflite` file, sorted, before any
+    delegate rewrites them."""
+    from exporters import delegation
 
-    interpreter = Interpreter(
-        model_path=os.fspath(path),
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+    return sorted({op for ops in delegation.signature_ops(path).values() for op in ops})
 
 
-def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, verify=True,
-                  calibration_data=None, in_graph_sampling=False, tolerance=None):
-    """Exports `part` of a VAE as a verified `.tflite` file (builtin ops only).
+def export_tflite(model, path, part=None, quantize=None, overwrite=False, verify=True,
+                  calibration_data=None, in_graph_sampling=False, tolerance=None,
+                  signatures=None, batch_size=None, num_samples=1):
+    """Exports a part of a VAE, or several named signatures, as a verified `.tflite` file.
 
     The file is written beside `path` under a hidden name, loaded with
     `ai_edge_litert.interpreter.Interpreter` and compared with the Keras model
     at batch sizes 1 and 8 (bounds in `exporters.parity.TOLERANCES`: 1e-5 for
     float32, 5e-3 for float16, max/mean 0.05/0.01 for dynamic and 0.15/0.03 for
-    int8), then renamed to `path`. A failure leaves nothing at `path`.
+    int8), then renamed to `path`. A failure leaves nothing at `path`. Only
+    TFLite builtin ops are allowed.
+
+    With `signatures`, one file holds one subgraph per named signature
+    ("encode", "decode", "generate", "score"; see `exporters.signatures`), each
+    verified on the interpreter, and the metadata adds per signature its ops,
+    what the XNNPACK delegate takes, and its latency with XNNPACK on and off
+    (`exporters.bundle`).
 
     Args:
         model: a built `tfvae.VAE`.
         path: str ending in ".tflite".
-        part: "decoder", "encoder" or "generator" (see `exporters.saved_model`).
+        part: None ("decoder" unless `signatures` is given), "decoder",
+            "encoder" or "generator" (see `exporters.saved_model`): a file with
+            one `serving_default` signature and a dynamic batch axis.
         quantize: None (float32), "float16", "dynamic" or "int8".
         overwrite: bool. If False, an existing `path` raises FileExistsError.
         verify: bool, compare the artifact with the Keras model first.
@@ -179,13 +198,21 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
             uses them as inputs.
         in_graph_sampling: bool, generator only (standard-normal or VampPrior).
         tolerance: None (the mode's default) or a bound for `parity.verify`.
+        signatures: None (one `part`), or names from `exporters.SIGNATURES`,
+            e.g. `exporters.SIGNATURES` for all four.
+        batch_size: with `signatures`: None keeps the batch axis dynamic; an
+            int fixes it (static shapes, as the GPU delegate wants).
+        num_samples: with "score": int k ≥ 1 baked into the file; k > 1 takes
+            eps of shape [k, B, d] and also returns the IWAE_k bound.
 
     Returns:
         The metadata dict, also written to `metadata_path(path)`; it includes
-        "tflite_ops", the parity figures and "size_bytes".
+        "tflite_ops", the parity figures and "size_bytes" (and, with
+        `signatures`, "delegation": ops, XNNPACK and latency per signature).
 
     Raises:
-        ValueError: bad path, part, quantize, model, or int8 encoder without data.
+        ValueError: bad path, part, quantize, model, signatures, batch_size,
+            num_samples, or int8 encoder/score without data.
         FileExistsError: `path` or its metadata file exists and `overwrite` is
             False.
         RuntimeError: the converter failed (the cause is chained).
@@ -196,12 +223,29 @@ def export_tflite(model, path, part="decoder", quantize=None, overwrite=False, v
     info = exporters.export_tflite(model, "decoder_int8.tflite", quantize="int8",
                                    calibration_data=x_train[:200])
     print(info["size_bytes"], info["max_abs_error"])
+    info = exporters.export_tflite(model, "vae.tflite", signatures=exporters.SIGNATURES,
+                                   batch_size=1)
     ```
     """
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError("The TFLite export requires the path to end with '.tflite'. "
                          f"Got: {path!r}")
+    if signatures is not None:
+        if part is not None or in_graph_sampling:
+            raise ValueError("Pass either `part` (one signature) or `signatures` (several "
+                             f"named ones), not both. Received: part={part!r}, "
+                             f"in_graph_sampling={in_graph_sampling!r}, "
+                             f"signatures={signatures!r}")
+        from exporters import bundle
+
+        return bundle.export(model, path, signatures, batch_size, num_samples, quantize,
+                             overwrite, verify, calibration_data, tolerance)
+    if batch_size is not None or num_samples != 1:
+        raise ValueError("`batch_size` and `num_samples` apply to a multi-signature export; "
+                         f"pass `signatures` too. Received: batch_size={batch_size!r}, "
+                         f"num_samples={num_samples!r}, part={part!r}")
+    part = "decoder" if part is None else part
     quantize = _common.check_quantize(quantize)
     data = _calibration_rows(calibration_data, CALIBRATION_SAMPLES)
 

@@ -38,6 +38,21 @@ def run_script(name, *args):
 
 
 @pytest.mark.slow
+def test_export_reports_every_signature_and_mode():
+    out = run_script("export.py", "--signatures-only", "--architecture", "mlp", "--epochs", "1",
+                     "--calls", "3", "--num-samples", "2")
+    sizes = re.findall(r"^\| (float32|float16|dynamic|int8) \| (\d+) \| ([\d.]+)% \|", out, re.M)
+    assert [s[0] for s in sizes] == ["float32", "float16", "dynamic", "int8"]
+    rows = re.findall(r"^\| ((?:TF|LiteRT) [^|]+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$",
+                      out, re.M)
+    assert len(rows) == 2 + 4 * 2 and all(int(v) > 0 for row in rows for v in row[1:])
+    assert re.search(r"score \(k=2\) on LiteRT .*: [\d.]+×", out)
+    assert re.search(r"score \(k=1\) on LiteRT .*: [\d.]+×", out)
+    assert_provenance(out, "export.py --signatures-only --architecture mlp --epochs 1 "
+                           "--calls 3 --num-samples 2")
+
+
+@pytest.mark.slow
 def test_train_throughput_quick_reports_the_floor_and_every_row():
     out = run_script("train_throughput.py", "--quick", "--rounds", "1", "--examples", "512")
     assert "data: embedded default, 512 examples" in out
