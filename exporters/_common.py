@@ -79,22 +79,58 @@ def check_generator(model, in_graph_sampling):
             "export part='decoder' and draw z from the prior yourself.")
 
 
+def label_input(model):
+    """The extra input of a conditional model's signature, {name: spec}, else {}.
+
+    "label": int32 class ids [batch] (one-hot in the graph, with builtin ops);
+    "condition": float32 condition vectors [batch, k].
+    """
+    condition = model.condition
+    if condition is None:
+        return {}
+    if condition.num_classes is not None:
+        return {"label": {"shape": [None], "dtype": "int32"}}
+    return {"condition": {"shape": [None, condition.dim], "dtype": "float32"}}
+
+
+def seeded_labels(model, rng, count):
+    """{label input name: `count` labels} of a conditional model, else {}.
+
+    Consecutive classes from a start drawn from `rng` (8 labels cover 8
+    classes), or condition vectors from N(0, I): inputs for parity checks
+    and int8 calibration.
+    """
+    import numpy as np
+
+    names = list(label_input(model))
+    if not names:
+        return {}
+    condition = model.condition
+    if condition.num_classes is not None:
+        start = int(rng.integers(condition.num_classes))
+        return {names[0]: ((start + np.arange(count)) % condition.num_classes).astype("int32")}
+    return {names[0]: rng.standard_normal((count, condition.dim)).astype("float32")}
+
+
 def signature(model, part, in_graph_sampling=False):
     """The serving signature: ({input name: spec}, {output name: spec}).
 
     A spec is {"shape": [None or int, ...], "dtype": str}; None is the dynamic
-    batch dimension.
+    batch dimension. A conditional model's parts take its `label_input` last;
+    its in-graph generator takes that alone (one sample per label).
     """
     d, x_shape = model.latent_dim, [None] + list(model.data_shape)
     latent = {"shape": [None, d], "dtype": "float32"}
     image = {"shape": x_shape, "dtype": "float32"}
+    label = label_input(model)
     if part == "decoder":
-        return {"z": latent}, {"mean": image}
+        return {"z": latent, **label}, {"mean": image}
     if part == "encoder":
-        return {"x": image}, {"loc": latent, "scale": latent}
+        return {"x": image, **label}, {"loc": latent, "scale": latent}
     if in_graph_sampling:
-        return {"num_samples": {"shape": [], "dtype": "int32"}}, {"mean": image, "z": latent}
-    return {"eps": latent}, {"mean": image}
+        return label or {"num_samples": {"shape": [], "dtype": "int32"}}, \
+            {"mean": image, "z": latent}
+    return {"eps": latent, **label}, {"mean": image}
 
 
 def file_size(path):
@@ -141,6 +177,12 @@ def metadata(model, part, fmt, quantization, in_graph_sampling, parity, size_byt
         "size_bytes": int(size_bytes),
         "verified": parity is not None,
     }
+    if model.condition is not None:
+        info.update(label_input=next(iter(label_input(model))),
+                    num_classes=model.condition.num_classes,
+                    condition_shape=None if model.condition.condition_shape is None
+                    else list(model.condition.condition_shape),
+                    class_names=None if model.class_names is None else list(model.class_names))
     if parity is not None:
         # Flat copies of the headline figures, for one-line summaries (CLI).
         info.update(max_abs_error=parity["max_abs_error"],

@@ -87,23 +87,28 @@ def sample_inputs(model, part, batch_size, seed=0, in_graph_sampling=False, data
     """Seeded inputs for the serving signature of `part`, as numpy arrays.
 
     Latents come from the model's prior (eps from N(0, I) for the generator);
-    images are rows of `data` when given, else uniform noise in [0, 1].
+    images are rows of `data` when given, else uniform noise in [0, 1]. A
+    conditional model's labels are consecutive classes from a seeded start
+    (a batch of 8 covers 8 classes), or condition vectors from N(0, I).
     """
     rng = np.random.default_rng(seed)
+    labels = _common.seeded_labels(model, rng, batch_size)
     if part == "encoder":
         if data is not None:
             data = np.asarray(data, dtype="float32")
-            return {"x": data[rng.integers(0, len(data), batch_size)]}
-        return {"x": rng.uniform(size=(batch_size,) + model.data_shape).astype("float32")}
+            return {"x": data[rng.integers(0, len(data), batch_size)], **labels}
+        return {"x": rng.uniform(size=(batch_size,) + model.data_shape).astype("float32"),
+                **labels}
     if part == "generator":
         if in_graph_sampling:
-            return {"num_samples": np.asarray(batch_size, dtype="int32")}
-        return {"eps": rng.standard_normal((batch_size, model.latent_dim)).astype("float32")}
+            return labels or {"num_samples": np.asarray(batch_size, dtype="int32")}
+        return {"eps": rng.standard_normal((batch_size, model.latent_dim)).astype("float32"),
+                **labels}
     from tfvae.layers import stateless_seed
 
     z = model.prior.distribution().sample(batch_size,
                                           seed=stateless_seed(int(rng.integers(2**31))))
-    return {"z": np.asarray(z, dtype="float32")}
+    return {"z": np.asarray(z, dtype="float32"), **labels}
 
 
 def keras_outputs(model, part, inputs, artifact_outputs=None):
@@ -114,14 +119,15 @@ def keras_outputs(model, part, inputs, artifact_outputs=None):
     """
     from keras import ops
 
+    labels = next((inputs[name] for name in _common.label_input(model)), None)
     if part == "encoder":
-        loc, scale = model.posterior_params(inputs["x"])
+        loc, scale = model.posterior_params(inputs["x"], labels=labels)
         return {"loc": ops.convert_to_numpy(loc), "scale": ops.convert_to_numpy(scale)}
-    if part == "generator" and "num_samples" in inputs:
+    if part == "generator" and "eps" not in inputs:   # sampled in the graph
         z = artifact_outputs["z"]
-        return {"mean": ops.convert_to_numpy(model.decode_mean(z)), "z": z}
+        return {"mean": ops.convert_to_numpy(model.decode_mean(z, labels=labels)), "z": z}
     z = inputs["eps"] if part == "generator" else inputs["z"]
-    return {"mean": ops.convert_to_numpy(model.decode_mean(z))}
+    return {"mean": ops.convert_to_numpy(model.decode_mean(z, labels=labels))}
 
 
 def compare(model, path, part="decoder", format=None, batch_sizes=BATCH_SIZES, seed=0,

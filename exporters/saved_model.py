@@ -16,6 +16,11 @@ Signatures (`serving_default`; names are the signature's keyword arguments):
 | generator | eps float32 [batch, latent_dim] ~ N(0, I) | mean: decoded prior samples z = eps |
 | generator, in-graph | num_samples int32 scalar | mean, and the sampled z |
 
+A conditional model's parts take its label as a last input: `label`, int32
+class ids [batch] (made one-hot in the graph with a builtin GATHER),
+or `condition`, float32 [batch, k]. Its in-graph generator takes the label
+alone and draws one sample per label.
+
 The explicit-noise generator holds no random op, so it is deterministic and
 portable; it needs the standard-normal prior (z = eps), and any other prior
 raises ValueError. `in_graph_sampling=True` samples inside the graph instead:
@@ -40,37 +45,47 @@ def _endpoint(model, part, in_graph_sampling):
     inputs, _ = _common.signature(model, part, in_graph_sampling)
     specs = [tf.TensorSpec([d for d in spec["shape"]], spec["dtype"], name=name)
              for name, spec in inputs.items()]
+    conditional = model.condition is not None
+
+    def labels(args):  # the label input comes last
+        return args[-1] if conditional else None
+
+    # The signature's inputs are named by the specs, in their order.
     if part == "decoder":
-        def fn(z):
-            return {"mean": model.decode_mean(z)}
+        def fn(*args):
+            return {"mean": model.decode_mean(args[0], labels=labels(args))}
     elif part == "encoder":
-        def fn(x):
-            loc, scale = model.posterior_params(x)
+        def fn(*args):
+            loc, scale = model.posterior_params(args[0], labels=labels(args))
             return {"loc": loc, "scale": scale}
     elif not in_graph_sampling:
-        def fn(eps):
+        def fn(*args):
             # The prior is N(0, I) (checked before), so z = eps exactly.
-            return {"mean": model.decode_mean(eps)}
-    elif _common.uses_standard_normal(model):
-        def fn(num_samples):
-            z = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
-            return {"mean": model.decode_mean(z), "z": z}
-    elif _common.uses_vamp_prior(model):
-        def fn(num_samples):
-            # A uniform pick of a pseudo-input's Gaussian, then its noise:
-            # RANDOM_UNIFORM, GATHER and RANDOM_STANDARD_NORMAL are TFLite builtins.
-            loc, scale = model.prior.component_params()
-            k = model.prior.num_pseudo_inputs
-            u = tf.random.uniform(tf.reshape(num_samples, [1]))
-            pick = tf.minimum(tf.cast(u * k, tf.int32), k - 1)
-            eps = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
-            z = tf.gather(loc, pick) + tf.gather(scale, pick) * eps
-            return {"mean": model.decode_mean(z), "z": z}
+            return {"mean": model.decode_mean(args[0], labels=labels(args))}
     else:
-        def fn(num_samples):
-            z = model.prior.distribution().sample(num_samples)
-            return {"mean": model.decode_mean(z), "z": z}
+        def fn(*args):
+            count = tf.shape(args[0])[0] if conditional else args[0]
+            z = _prior_draw(model, count)
+            return {"mean": model.decode_mean(z, labels=labels(args)), "z": z}
     return fn, specs
+
+
+def _prior_draw(model, count):
+    """`count` draws of z ~ p(z) in the graph, with TFLite builtins where possible."""
+    import tensorflow as tf
+
+    if _common.uses_standard_normal(model):
+        return tf.random.normal(tf.stack([count, model.latent_dim]))
+    if _common.uses_vamp_prior(model):
+        # A uniform pick of a pseudo-input's Gaussian, then its noise:
+        # RANDOM_UNIFORM, GATHER and RANDOM_STANDARD_NORMAL are TFLite builtins.
+        loc, scale = model.prior.component_params()
+        k = model.prior.num_pseudo_inputs
+        u = tf.random.uniform(tf.reshape(count, [1]))
+        pick = tf.minimum(tf.cast(u * k, tf.int32), k - 1)
+        eps = tf.random.normal(tf.stack([count, model.latent_dim]))
+        return tf.gather(loc, pick) + tf.gather(scale, pick) * eps
+    return model.prior.distribution().sample(count)
 
 
 def write_saved_model(model, directory, part="decoder", in_graph_sampling=False):

@@ -59,6 +59,12 @@ def check(model, signatures, batch_size=None, num_samples=1):
             "The 'generate' signature takes prior noise eps ~ N(0, I) as z, which needs "
             f"the standard-normal prior; this model's prior is {type(model.prior).__name__}. "
             "Export 'decode' and draw z from the prior on the host.")
+    if model.condition is not None:
+        raise ValueError(
+            "The multi-signature file serves unconditional models; this model is "
+            f"conditional ({model.condition.describe()}). Export part='decoder' or "
+            f"part='generator', which take the label as a second input. Received: "
+            f"signatures={list(names)}")
     posterior = type(model.posterior).__name__
     for name in ("encode", "score"):
         if name in names and posterior != "DiagonalGaussian":

@@ -82,22 +82,33 @@ def _calibration_rows(data, limit):
 
 def representative_inputs(model, part, calibration_data=None, seed=0,
                           num_samples=CALIBRATION_SAMPLES):
-    """The int8 calibration set: a list of {input name: array with batch 1}."""
+    """The int8 calibration set: a list of {input name: array with batch 1}.
+
+    A conditional model's rows carry labels too: consecutive classes, or
+    condition vectors from N(0, I); the aggregate posterior is encoded with them.
+    """
+    rng = np.random.default_rng(seed)
     if part == "encoder":
         _check_calibration(part, calibration_data)
-        return [{"x": row[None]} for row in calibration_data]
+        labels = _common.seeded_labels(model, rng, len(calibration_data))
+        return [{"x": row[None], **{k: v[i:i + 1] for k, v in labels.items()}}
+                for i, row in enumerate(calibration_data)]
     import tensorflow as tf
 
     prior_seed, posterior_seed = tf.random.experimental.stateless_split(
         stateless_seed(seed), 2)
     latents = [np.asarray(model.prior.distribution().sample(num_samples, seed=prior_seed),
                           dtype="float32")]
+    labels = _common.seeded_labels(model, rng, num_samples)
     if calibration_data is not None:
         # The aggregate posterior: where the decoder's inputs fall on real data.
-        latents.append(np.asarray(model.encode(calibration_data).sample(seed=posterior_seed),
-                                  dtype="float32"))
+        data_labels = _common.seeded_labels(model, rng, len(calibration_data))
+        posterior = model.encode(calibration_data, labels=next(iter(data_labels.values()), None))
+        latents.append(np.asarray(posterior.sample(seed=posterior_seed), dtype="float32"))
+        labels = {k: np.concatenate([v, data_labels[k]]) for k, v in labels.items()}
     name = "eps" if part == "generator" else "z"
-    return [{name: row[None]} for row in np.concatenate(latents)]
+    return [{name: row[None], **{k: v[i:i + 1] for k, v in labels.items()}}
+            for i, row in enumerate(np.concatenate(latents))]
 
 
 def convert(saved_model_dir, quantize, samples=None, signature_keys=(_common.SIGNATURE,)):
@@ -147,8 +158,9 @@ def write_tflite(model, path, part="decoder", quantize=None, in_graph_sampling=F
     with tempfile.TemporaryDirectory() as saved_model_dir:
         write_saved_model(model, saved_model_dir, part, in_graph_sampling)
         try:
+            # By input name: a conditional model's signature has two inputs.
             samples = None if representative is None else [
-                list(row.values()) for row in representative]
+                (_common.SIGNATURE, row) for row in representative]
             flatbuffer = convert(saved_model_dir, quantize, samples)
         except Exception as e:
             raise RuntimeError(f"TFLite conversion of part={part!r} with quantize="

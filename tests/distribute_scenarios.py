@@ -33,12 +33,13 @@ def _data(n):
         data["x_test"][:n].astype("float32") / 255.0
 
 
-def _vae(learning_rate=LEARNING_RATE):
+def _vae(learning_rate=LEARNING_RATE, **kwargs):
     import keras
 
     import tfvae
 
-    vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), kl="analytic", seed=0)
+    vae = tfvae.VAE((28, 28), latent_dim=2, hidden_units=(32, 16), kl="analytic", seed=0,
+                    **kwargs)
     vae.compile(optimizer=keras.optimizers.SGD(learning_rate))
     return vae
 
@@ -57,7 +58,7 @@ def _trainable(vae):
     return [v.numpy() for v in vae.trainable_weights]
 
 
-def _single_and_mirrored(n):
+def _single_and_mirrored(n, **kwargs):
     """n examples, and the same VAE on one device and mirrored over 2 logical CPUs."""
     _logical_cpus(2)
     import keras
@@ -66,10 +67,10 @@ def _single_and_mirrored(n):
 
     x, _ = _data(n)
     keras.utils.set_random_seed(0)
-    single = _vae()
+    single = _vae(**kwargs)
     strategy = distribute.get_strategy("mirrored")
     with strategy.scope():
-        mirrored = _vae()
+        mirrored = _vae(**kwargs)
     mirrored.set_weights(single.get_weights())
     return x, single, mirrored, strategy
 
@@ -161,6 +162,34 @@ def mirrored_vamp_iaf(out):
     for tag, model in (("trained", mirrored), ("loaded", loaded)):
         result[f"{tag}_log_pz"] = model.prior.distribution().log_prob(z).numpy()
         result[f"{tag}_log_qz"] = model.encode(x[:1]).log_prob(z).numpy()
+
+
+def mirrored_conditional(out):
+    """A class-conditional VAE: fit(x, y) on 2 replicas takes the one-device step; ε = 0, SGD."""
+    x, single, mirrored, strategy = _single_and_mirrored(16, num_classes=10)
+    from pathlib import Path
+
+    import tfvae
+
+    y = np.load(Path(tfvae.__file__).parent / "data" / "fashion_mnist_small.npz")["y_train"][:16]
+    _zero_noise(single)
+    with strategy.scope():
+        _zero_noise(mirrored)
+    with tf.GradientTape() as tape:
+        reconstruction, kl = single.elbo_terms(x, training=True, labels=y)
+        loss = tf.reduce_mean(kl - reconstruction)
+    grads = tape.gradient(loss, single.trainable_weights)
+    result = {"replicas": strategy.num_replicas_in_sync, "reference_loss": loss.numpy(),
+              "num_weights": len(grads)}
+    for i, (w, g) in enumerate(zip(_trainable(single), grads)):
+        result[f"initial_w{i}"], result[f"grad_w{i}"] = w, g.numpy()
+    for tag, vae in (("single", single), ("mirrored", mirrored)):
+        # One-hot rows for one, integer ids (one-hot in the step) for the other.
+        labels = y if tag == "mirrored" else np.eye(10, dtype="float32")[y]
+        history = vae.fit(x, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        result[f"{tag}_fit_loss"] = history.history["loss"][-1]
+        for i, w in enumerate(_trainable(vae)):
+            result[f"{tag}_w{i}"] = w
     np.savez(out, **result)
 
 
@@ -379,6 +408,7 @@ if __name__ == "__main__":
     scenario, *paths = sys.argv[1:]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
      "mirrored_vamp_iaf": mirrored_vamp_iaf,
+     "mirrored_conditional": mirrored_conditional,
      "mirrored_fused_adam": mirrored_fused_adam, "mirrored_noise": mirrored_noise,
      "mirrored_uneven_batch": mirrored_uneven_batch, "multiworker": multiworker,
      "multiworker_reference": multiworker_reference}[scenario](*paths)

@@ -96,6 +96,26 @@ def test_layer_kernels_times_every_layer():
     assert_provenance(out, "layer_kernels.py --repeats 1")
 
 
+@pytest.mark.slow
+def test_conditional_quick_reports_every_figure():
+    args = ("--quick", "--data", "default", "--minutes", "0.05", "--judge-epochs", "1",
+            "--samples-per-class", "3", "--classify-examples", "5", "--classify-samples", "2",
+            "--eval-examples", "5", "--num-samples", "3")
+    out = run_script("conditional.py", *args)
+    rows = re.findall(r"^(conditional|unconditional)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+) "
+                      r"(−log p\(x\|y\)|−log p\(x\))\s+([\d.]+)$", out, re.M)
+    assert [r[0] for r in rows] == ["conditional", "unconditional"], out
+    assert [r[5] for r in rows] == ["−log p(x|y)", "−log p(x)"]
+    assert all(int(r[1]) >= 1 and float(r[4]) > 0 for r in rows)
+    gap = float(re.search(r"NLL gap.*: (-?[\d.]+) nats on 5 test images", out).group(1))
+    assert gap == pytest.approx(float(rows[1][4]) - float(rows[0][4]), abs=0.011)
+    for pattern in (r"judge .*test accuracy [\d.]+%; on the conditional model's reconstructions "
+                    r"of 5 test images [\d.]+%", r"labelled as asked: [\d.]+% \(3 per class",
+                    r"per class: T-shirt/top \d+%", r"K=2: test accuracy [\d.]+% on 5 images"):
+        assert re.search(pattern, out), (pattern, out)
+    assert_provenance(out, "conditional.py " + " ".join(args))
+
+
 def epochs_of(ds, n):
     """`n` passes over `ds`, each as one array (a new iterator per pass, as `fit` makes)."""
     return [np.concatenate([batch.numpy() for batch in ds]) for _ in range(n)]

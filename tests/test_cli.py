@@ -460,6 +460,72 @@ def test_train_on_a_folder_of_images_and_reconstruct_from_it(tmp_path, capsys):
     assert (tmp_path / "r.png").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_conditional_run_draws_a_named_class_and_scores_log_px_given_y(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = run_main(["train", *TINY, "--epochs", "1", "--conditional", "--binarization",
+                             "dynamic", "--out", str(run), "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["conditional"] is True
+    record = json.loads((run / "data.json").read_text())
+    assert record["num_classes"] == 10 and record["class_names"][1] == "Trouser"
+    model = runs.load_model(run / "model.keras")
+    assert model.condition.num_classes == 10 and model.class_names[7] == "Sneaker"
+    assert (run / "samples.png").stat().st_size > 0 and not (run / "manifold.png").exists()
+    path = str(run / "model.keras")
+    by_name, by_id, grid = (tmp_path / f"{n}.png" for n in ("name", "id", "grid"))
+    for label, out in (("trouser", by_name), ("1", by_id)):
+        assert run_main(["sample", "--model", path, "--label", label, "--n", "4", "--out",
+                         str(out)], capsys)[0] == 0
+    assert by_name.read_bytes() == by_id.read_bytes()       # the same class, drawn alike
+    assert run_main(["sample", "--model", path, "--out", str(grid)], capsys)[0] == 0
+    assert_one_line_error(*run_main(["sample", "--model", path, "--label", "pants", "--out",
+                                     str(tmp_path / "x.png")], capsys)[::2], 1,
+                          r"Unknown label='pants'. Known classes are: \['T-shirt/top'")
+    code, out, err = run_main(["evaluate", "--model", path, "--max-examples", "30",
+                               "--num-samples", "10", "--iwae-k", "2"], capsys)
+    assert code == 0, err
+    assert "log p(x | y) given the labels" in out
+    x, y = datasets.load("default", "test", labels=True)
+    log_px_y = evaluation.log_marginal_likelihood(model, datasets.binarize(x[:30], seed=0), 10,
+                                                  seed=0, labels=y[:30])
+    nll = float(re.search(r"^IS-NLL \(K=10\)\s+(\S+)", out, re.M).group(1))
+    assert nll == pytest.approx(-log_px_y.mean(), abs=1e-3)
+    assert run_main(["reconstruct", "--model", path, "--n", "3", "--out",
+                     str(tmp_path / "r.png")], capsys)[0] == 0
+    code, out, err = run_main(["export", "--model", path, "--format", "tflite", "--out",
+                               str(tmp_path / "d.tflite")], capsys)
+    assert code == 0, err
+    written = json.loads((tmp_path / "d.metadata.json").read_text())
+    assert written["inputs"]["label"] == {"shape": [None], "dtype": "int32"}
+    assert written["class_names"] == list(datasets.FASHION_MNIST_CLASSES)
+
+
+@pytest.mark.slow
+def test_conditional_run_on_class_folders_and_unlabelled_data(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("circle", "square"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(
+                tmp_path / "images" / label / f"{i}.png")
+    run = tmp_path / "run"
+    code, _, err = run_main(["train", "--data", str(tmp_path / "images"), "--conditional",
+                             "--epochs", "1", "--hidden-units", "16", "--likelihood",
+                             "continuous_bernoulli", "--out", str(run), "--quiet"], capsys)
+    assert code == 0, err
+    assert runs.load_model(run / "model.keras").class_names == ("circle", "square")
+    assert run_main(["sample", "--model", str(run / "model.keras"), "--label", "square",
+                     "--out", str(tmp_path / "s.png")], capsys)[0] == 0
+    np.save(tmp_path / "plain.npy", rng.random((50, 8, 8)).astype("float32"))
+    assert_one_line_error(*run_main(["train", "--data", str(tmp_path / "plain.npy"),
+                                     "--conditional", "--out", str(tmp_path / "r2")],
+                                    capsys)[::2], 1, r"--conditional needs a labelled dataset")
+    assert not (tmp_path / "r2").exists()
+
+
 def test_models_from_runs_on_different_data_need_an_explicit_choice(tmp_path):
     paths = []
     for name, data in (("a", "default"), ("b", "fashion_mnist")):

@@ -89,6 +89,22 @@ def test_mirrored_vamp_prior_and_iaf_take_the_single_device_step(tmp_path):
     for key in ("log_pz", "log_qz"):
         np.testing.assert_allclose(r[f"loaded_{key}"], r[f"trained_{key}"], rtol=1e-6)
 
+
+@pytest.mark.slow
+def test_mirrored_conditional_model_takes_the_single_device_step(tmp_path):
+    r = _run("mirrored_conditional", tmp_path / "out.npz")
+    assert int(r["replicas"]) == 2
+    for tag in ("single", "mirrored"):
+        np.testing.assert_allclose(r[f"{tag}_fit_loss"], r["reference_loss"], rtol=1e-6)
+    moved = 0.0
+    for i in range(int(r["num_weights"])):
+        expected = r[f"initial_w{i}"] - 0.1 * r[f"grad_w{i}"]
+        np.testing.assert_allclose(r[f"single_w{i}"], expected, atol=1e-5)
+        np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=1e-5)
+        moved = max(moved, np.abs(r[f"grad_w{i}"]).max())
+    assert moved > 1e-2   # a 2× (per-replica mean) step would differ by more than the tolerance
+
+
 def _assert_standard_normal(eps):
     # 4000 draws: the mean's standard error is 1/63, the std's about 1/89.
     assert abs(eps.mean()) < 0.07 and abs(eps.std() - 1.0) < 0.06

@@ -122,9 +122,29 @@ def test_roc_auc_of_the_anomaly_example_counts_pairs(monkeypatch):
     assert module.roc_auc(normal, normal) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
+def test_conditional_fashion_mnist(tmp_path):
+    stdout = run_example("conditional_fashion_mnist.py", tmp_path)
+    assert "data: " in stdout and "10 classes" in stdout
+    assert "test ELBO of log p(x | y)" in stdout and "8 sneakers: shape (8, 28, 28)" in stdout
+    assert "generative classifier accuracy on 20 test images" in stdout
+    for name in ("class_samples.png", "sneakers.png", "reconstructions.png"):
+        assert_png(tmp_path / name)
+    assert_keras_archive(tmp_path / "cvae.keras")
+
+
+@pytest.mark.slow
+def test_tflite_conditional_decoder(tmp_path):
+    stdout = run_example("tflite_conditional_decoder.py", tmp_path, "--label", "trouser")
+    assert "16 images of class 'Trouser', shape (28, 28)" in stdout
+    assert "tensorflow imported: False" in stdout
+    assert_png(tmp_path / "trouser.png")
+
+
 @pytest.mark.parametrize("name", ["quickstart.py", "custom_likelihood.py",
                                   "conv_fashion_mnist.py", "distributed.py",
-                                  "model_comparison.py", "tflite_anomaly.py"])
+                                  "model_comparison.py", "tflite_anomaly.py",
+                                  "conditional_fashion_mnist.py", "tflite_conditional_decoder.py"])
 def test_examples_are_short_and_documented(name):
     source = (EXAMPLES / name).read_text()
     assert source.startswith('"""'), f"{name} needs a header docstring"

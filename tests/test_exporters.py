@@ -384,3 +384,78 @@ def test_tflite_decoder_example_runs_without_tensorflow(model, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "tensorflow imported: False" in completed.stdout
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+## Conditional models: the label is a second named input
+
+
+@pytest.fixture(scope="module")
+def conditional(fashion_small):
+    vae = small_vae(latent_dim=4, num_classes=10, seed=0,
+                    class_names=list(tfvae.datasets.FASHION_MNIST_CLASSES))
+    vae.fit((fashion_small["x_train"][:1000] > 0.5).astype("float32"),
+            fashion_small["y_train"][:1000], epochs=1, batch_size=100, verbose=0)
+    return vae
+
+
+def _per_label(model, run, part):
+    """Max abs error of the artifact against Keras for every class, one example each."""
+    z = np.random.default_rng(9).normal(size=(10, 4)).astype("float32")
+    errors, means = [], []
+    for label in range(10):
+        inputs = {"z" if part == "decoder" else "eps": z[label:label + 1],
+                  "label": np.array([label], "int32")}
+        got = run(**inputs)["mean"]
+        want = to_numpy(model.decode_mean(z[label:label + 1], labels=[label]))
+        errors.append(float(np.abs(got - want).max()))
+        means.append(to_numpy(model.decode_mean(z[:1], labels=[label]))[0])
+    return max(errors), means
+
+
+@pytest.mark.parametrize("part", ["decoder", "generator"])
+def test_conditional_saved_model_takes_the_label(conditional, tmp_path, part):
+    path = tmp_path / part
+    info = exporters.export_saved_model(conditional, path, part=part)
+    assert info["inputs"]["label"] == {"shape": [None], "dtype": "int32"}
+    assert info["label_input"] == "label" and info["num_classes"] == 10
+    assert info["class_names"][1] == "Trouser"
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert info["inputs"] == {name: _spec(s) for name, s in
+                              serve.structured_input_signature[1].items()}
+    worst, means = _per_label(conditional, parity.load(str(path)), part)
+    assert worst <= 1e-5
+    # The same z drawn as two classes gives two images: the label is used.
+    assert np.abs(means[0] - means[1]).max() > 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part,quantize,bound", [
+    ("decoder", None, 1e-5), ("generator", None, 1e-5), ("decoder", "int8", 0.15)])
+def test_conditional_tflite_parity_for_every_label(conditional, tmp_path, part, quantize, bound,
+                                                   fashion_small):
+    path = tmp_path / f"{part}.tflite"
+    info = exporters.export_tflite(conditional, path, part=part, quantize=quantize,
+                                   calibration_data=fashion_small["x_test"][:100])
+    assert set(info["inputs"]) == {"z" if part == "decoder" else "eps", "label"}
+    ops = exporters.tflite.op_names(path)
+    assert "GATHER" in ops and not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+    worst, _ = _per_label(conditional, parity.load(str(path)), part)
+    assert worst <= bound
+    written = json.loads((tmp_path / f"{part}.metadata.json").read_text())
+    assert written["class_names"] == list(tfvae.datasets.FASHION_MNIST_CLASSES)
+
+
+@pytest.mark.slow
+def test_conditional_in_graph_generator_and_condition_vectors(conditional, tmp_path):
+    info = exporters.export_tflite(conditional, tmp_path / "g.tflite", part="generator",
+                                   in_graph_sampling=True)
+    assert info["inputs"] == {"label": {"shape": [None], "dtype": "int32"}}
+    out = parity.load(str(tmp_path / "g.tflite"))(label=np.array([7, 7, 1], "int32"))
+    assert out["z"].shape == (3, 4) and np.abs(out["z"][0] - out["z"][1]).max() > 0
+    np.testing.assert_allclose(out["mean"], to_numpy(conditional.decode_mean(out["z"],
+                                                                             [7, 7, 1])),
+                               atol=1e-5)
+    vector = small_vae(latent_dim=3, condition_shape=(2,), seed=0)
+    info = exporters.export_tflite(vector, tmp_path / "v.tflite")
+    assert info["inputs"]["condition"] == {"shape": [None, 2], "dtype": "float32"}
+    assert info["condition_shape"] == [2] and info["max_abs_error"] <= 1e-5

@@ -160,3 +160,30 @@ def test_bfloat16_elbo_matches_float32_with_the_same_weights(fashion_small, trai
     assert np.any(kl16 != kl32) and np.any(rec16 != rec32)
     # Averaged over examples, the errors mostly cancel (1e-4 measured).
     assert elbo16.mean() == pytest.approx(elbo32.mean(), rel=2e-3)
+
+
+@pytest.mark.parametrize("architecture", ["mlp", pytest.param("conv", marks=pytest.mark.slow)])
+def test_conditional_model_trains_in_bfloat16(architecture, fashion_small, tmp_path):
+    x = (fashion_small["x_train"][:256] > 0.5).astype("float32")
+    y = fashion_small["y_train"][:256]
+    vae = small_vae(num_classes=10, architecture=architecture, filters=(8, 16), seed=0,
+                    dtype="mixed_bfloat16")
+    # The label joins the bfloat16 features; the likelihood parameters stay float32.
+    concat = [l for l in vae.encoder.layers + vae.decoder.layers
+              if isinstance(l, keras.layers.Concatenate)]
+    assert len(concat) >= 2 and all(l.compute_dtype == "bfloat16" for l in concat)
+    q = vae.encode(x[:4], labels=y[:4])
+    assert q.mean().dtype == "float32"
+    params = vae.decoder([to_numpy(q.mean()), np.eye(10, dtype="float32")[y[:4]]])
+    assert params.dtype == "float32"
+    reconstruction, kl = vae.elbo_terms(x[:4], labels=y[:4])
+    assert reconstruction.dtype == kl.dtype == "float32"
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    loss = vae.fit(x, y, batch_size=64, epochs=3, verbose=0).history["loss"]
+    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
+    path = str(tmp_path / "conditional_bf16.keras")
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.dtype_policy.name == "mixed_bfloat16" and loaded.condition == vae.condition
+    np.testing.assert_array_equal(to_numpy(loaded.encode(x[:8], labels=y[:8]).mean()),
+                                  to_numpy(vae.encode(x[:8], labels=y[:8]).mean()))

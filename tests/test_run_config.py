@@ -18,7 +18,8 @@ DOCUMENTED_DEFAULTS = {
     "hidden_units": [512, 256], "filters": [32, 64], "epochs": 20, "batch_size": 128,
     "learning_rate": 1e-3, "beta": 1.0, "warmup_epochs": 0, "warmup_schedule": "linear",
     "objective": "elbo", "num_samples": 1, "free_bits": 0.0, "binarization": "none",
-    "strategy": "default", "seed": 0, "max_train_examples": None, "precision": "float32",
+    "strategy": "default", "seed": 0, "max_train_examples": None, "conditional": False,
+    "precision": "float32",
     "jit_compile": False, "steps_per_execution": None,
 }
 

@@ -158,6 +158,9 @@ def test_score_and_generate_refuse_what_builtin_ops_cannot_compute(tmp_path):
         exporters.export_tflite(mixture, tmp_path / "m.tflite", signatures=("score",))
     with pytest.raises(ValueError, match=r"'generate'.*prior is MixtureOfGaussians"):
         exporters.export_tflite(mixture, tmp_path / "m.tflite", signatures=exporters.SIGNATURES)
+    conditional = small_vae(num_classes=3)
+    with pytest.raises(ValueError, match=r"conditional \(.*part='decoder'"):
+        exporters.export_tflite(conditional, tmp_path / "m.tflite", signatures=("decode",))
     flow = small_vae(posterior="iaf")
     for name in ("encode", "score"):
         with pytest.raises(ValueError, match=rf"'{name}'.*posterior is IAF"):

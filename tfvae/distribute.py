@@ -133,7 +133,7 @@ def global_batch_size(per_replica_batch_size, strategy=None):
 
 
 def distributed_dataset(x, per_replica_batch_size=64, strategy=None, shuffle=True,
-                        seed=None, drop_remainder=True):
+                        seed=None, drop_remainder=True, labels=None):
     """A `tf.data.Dataset` of x batched by the GLOBAL batch size, ready for `fit`.
 
     Keras splits each global batch across the replicas. Across workers the
@@ -148,9 +148,11 @@ def distributed_dataset(x, per_replica_batch_size=64, strategy=None, shuffle=Tru
         shuffle: bool, reshuffle every epoch.
         seed: int or None, the shuffle seed; give every worker the same seed.
         drop_remainder: bool, drop the last incomplete global batch.
+        labels: None, or one label per example for a conditional VAE: the
+            dataset then yields `(x, y)` batches.
 
     Returns:
-        A batched, prefetched `tf.data.Dataset` yielding x.
+        A batched, prefetched `tf.data.Dataset` yielding x (or `(x, y)`).
 
     Example:
     ```python
@@ -158,7 +160,11 @@ def distributed_dataset(x, per_replica_batch_size=64, strategy=None, shuffle=Tru
     ```
     """
     batch = global_batch_size(per_replica_batch_size, strategy)
-    ds = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype="float32"))
+    x = np.asarray(x, dtype="float32")
+    if labels is not None and len(labels) != len(x):
+        raise ValueError(f"`labels` has {len(labels)} entries but `x` has {len(x)} examples: "
+                         "give one label per example.")
+    ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

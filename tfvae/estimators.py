@@ -19,6 +19,9 @@ since on grey levels its log_prob is a training loss, not a log-likelihood.
 The encoder diagnostics (`per_latent_kl`, `active_units`) are not
 likelihoods and accept any data the model can train on.
 
+A conditional model's estimates take `labels=` and are then of p(x | y):
+log p(x | y), its IWAE bound and ELBO, and the KL of q(z | x, y).
+
 All functions return numpy arrays and never print. `tfvae.comparison` ranks
 models with them, `tfvae.evaluation.report` gathers them for one model, and
 `tfvae.evaluation` re-exports them.
@@ -31,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae import conditioning
 from tfvae.validation import check_array, check_positive_int
 
 tfd = tfp.distributions
@@ -46,15 +50,26 @@ def scored_data(model, x, name="x"):
     return x
 
 
+def model_labels(model, labels, num_examples):
+    """float32 condition rows (n, k) of a conditional model's labels, or (n, 0) without."""
+    condition = conditioning.as_condition(labels, model.condition, num_examples)
+    if condition is None:
+        return np.zeros((num_examples, 0), np.float32)
+    return np.asarray(condition, np.float32)
+
+
 def _base_seeds(seed):
     """Two int32 seeds from `seed`: one for log p(x) samples, one for the ELBO's."""
     state = np.random.SeedSequence(seed).generate_state(2)
     return [int(v % (2 ** 31 - 1)) for v in state]
 
 
-def _batches(x, batch_size):
+def _batches(x, batch_size, rows):
+    """(start, x batch, labels batch or None) over x and its condition `rows` (n, k) or None."""
     for start in range(0, len(x), batch_size):
-        yield start, tf.constant(x[start:start + batch_size], dtype=tf.float32)
+        y = rows[start:start + batch_size] if rows is not None and rows.shape[1] else None
+        yield start, tf.constant(x[start:start + batch_size], dtype=tf.float32), \
+            None if y is None else tf.constant(y)
 
 
 def _estimator(model, num_samples, chunk_size):
@@ -68,8 +83,10 @@ def _estimator(model, num_samples, chunk_size):
     # function it holds must not keep the model alive.
     model_ref = weakref.ref(model)
 
-    def chunk_lse(x, seed, size):
-        log_px_z, log_pz, log_qz = model_ref().log_importance_weights(x, size, seed=seed)
+    def chunk_lse(x, y, seed, size):
+        labels = None if model_ref().condition is None else y
+        log_px_z, log_pz, log_qz = model_ref().log_importance_weights(x, size, seed=seed,
+                                                                      labels=labels)
         return tf.cast(tf.reduce_logsumexp(log_px_z + log_pz - log_qz, axis=0), tf.float64)
 
     # autograph=False: the graph is written out (tf.while_loop) rather than
@@ -78,22 +95,24 @@ def _estimator(model, num_samples, chunk_size):
     # (`elbo_terms` for `log_importance_weights`, a TypeError); with nothing
     # converted there is nothing to mix up.
     @tf.function(input_signature=[tf.TensorSpec((None,) + model.data_shape, tf.float32),
+                                  tf.TensorSpec((None, conditioning.num_dims(model.condition)),
+                                                tf.float32),
                                   tf.TensorSpec((2,), tf.int32)], reduce_retracing=True,
                  autograph=False)
-    def estimate(x, seed):
+    def estimate(x, y, seed):
         # A running logsumexp over chunks of samples: memory stays at one
         # chunk however large K is.
         def step(i, total):
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            chunk = chunk_lse(x, chunk_seed, chunk_size)
+            chunk = chunk_lse(x, y, chunk_seed, chunk_size)
             return i + 1, tf.reduce_logsumexp(tf.stack([total, chunk]), axis=0)
 
         total = tf.fill([tf.shape(x)[0]], tf.constant(-np.inf, tf.float64))
         _, total = tf.while_loop(lambda i, _: i < num_full, step, (tf.constant(0), total))
         if remainder:
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, num_full)
-            total = tf.reduce_logsumexp(tf.stack([total, chunk_lse(x, chunk_seed, remainder)]),
-                                        axis=0)
+            total = tf.reduce_logsumexp(
+                tf.stack([total, chunk_lse(x, y, chunk_seed, remainder)]), axis=0)
         return total - tf.constant(math.log(num_samples), tf.float64)
 
     cache[key] = estimate
@@ -101,7 +120,7 @@ def _estimator(model, num_samples, chunk_size):
 
 
 def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_size=250,
-                            seed=None):
+                            seed=None, labels=None):
     """Importance-sampled log p(x) per example, with q(z|x) as the proposal.
 
     Computes log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x) inside
@@ -124,6 +143,9 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
         batch_size: int ≥ 1, examples per step.
         chunk_size: int ≥ 1, samples per step.
         seed: int or None; an int makes the estimate reproducible.
+        labels: for a conditional model, one label per example (class ids,
+            one-hot rows or condition vectors): the estimate is then of
+            log p(x | y). Required by a conditional model, refused by others.
 
     Returns:
         float64 numpy array (n,), nats. Log weights are computed in float32
@@ -146,11 +168,14 @@ def log_marginal_likelihood(model, x, num_samples=5000, batch_size=20, chunk_siz
     batch_size = check_positive_int(batch_size, "batch_size")
     chunk_size = min(check_positive_int(chunk_size, "chunk_size"), num_samples)
     x = scored_data(model, x)
+    rows = model_labels(model, labels, len(x))
     estimate = _estimator(model, num_samples, chunk_size)
     base = _base_seeds(seed)[0]
     out = np.empty(len(x), np.float64)
-    for i, (start, batch) in enumerate(_batches(x, batch_size)):
-        out[start:start + len(batch)] = estimate(batch, tf.constant([base, i], tf.int32)).numpy()
+    for i, start in enumerate(range(0, len(x), batch_size)):
+        batch = slice(start, start + batch_size)
+        out[batch] = estimate(tf.constant(x[batch], tf.float32), tf.constant(rows[batch]),
+                              tf.constant([base, i], tf.int32)).numpy()
     return out
 
 
@@ -172,15 +197,15 @@ def iwae_bound(model, x, num_samples=50, **kwargs):
     return log_marginal_likelihood(model, x, num_samples=num_samples, **kwargs)
 
 
-def _posterior_means(model, x, batch_size, num_samples=256, seed=0):
+def _posterior_means(model, x, batch_size, rows=None, num_samples=256, seed=0):
     """E_q[z|x] per example: closed form, or a Monte Carlo mean for a flow posterior.
 
     256 draws add Var_q[z_j]/256 ≤ 0.004 (for σ ≤ 1) to Cov_x(E_q[z_j|x]), under
     the 0.01 threshold of `active_units`.
     """
     means = []
-    for i, (_, batch) in enumerate(_batches(x, batch_size)):
-        q = model.encode(batch)
+    for i, (_, batch, y) in enumerate(_batches(x, batch_size, rows)):
+        q = model.encode(batch, labels=y)
         try:
             mean = q.mean()
         except NotImplementedError:
@@ -189,7 +214,7 @@ def _posterior_means(model, x, batch_size, num_samples=256, seed=0):
     return np.concatenate(means)
 
 
-def elbo(model, x, num_samples=1, batch_size=100, seed=None):
+def elbo(model, x, num_samples=1, batch_size=100, seed=None, labels=None):
     """Per-example ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)).
 
     The KL is the model's (closed form where it exists, else the Monte Carlo
@@ -203,6 +228,7 @@ def elbo(model, x, num_samples=1, batch_size=100, seed=None):
         num_samples: int ≥ 1, draws of z per example.
         batch_size: int ≥ 1, examples per step.
         seed: int or None; an int makes the estimate reproducible.
+        labels: a conditional model's labels (as for `log_marginal_likelihood`).
 
     Returns:
         float64 numpy array (n,).
@@ -215,26 +241,28 @@ def elbo(model, x, num_samples=1, batch_size=100, seed=None):
     num_samples = check_positive_int(num_samples, "num_samples")
     batch_size = check_positive_int(batch_size, "batch_size")
     x = scored_data(model, x)
+    rows = model_labels(model, labels, len(x))
     base = _base_seeds(seed)[1]
     # Draws per decoder call, so a large num_samples does not decode
     # num_samples × batch_size rows at once (the budget of one
     # `log_marginal_likelihood` chunk at its defaults).
     chunk = max(1, 5000 // batch_size)
     out = np.empty(len(x), np.float64)
-    for i, (start, batch) in enumerate(_batches(x, batch_size)):
+    for i, (start, batch, y) in enumerate(_batches(x, batch_size, rows)):
         batch_seed = tf.constant([base, i], tf.int32)
         total = np.zeros(len(batch), np.float64)
         for j in range(0, num_samples, chunk):
             size = min(chunk, num_samples - j)
             draw_seed = None if seed is None else \
                 tf.random.experimental.stateless_fold_in(batch_seed, j)
-            log_px_z, log_pz, log_qz = model.log_importance_weights(batch, size, seed=draw_seed)
+            log_px_z, log_pz, log_qz = model.log_importance_weights(batch, size, seed=draw_seed,
+                                                                    labels=y)
             total += np.sum(log_px_z.numpy().astype(np.float64), axis=0)
             if model.kl_mode != "analytic":
                 total -= np.sum((log_qz - log_pz).numpy().astype(np.float64), axis=0)
         out[start:start + len(batch)] = total / num_samples
         if model.kl_mode == "analytic":
-            kl = tfd.kl_divergence(model.encode(batch), model.prior.distribution())
+            kl = tfd.kl_divergence(model.encode(batch, labels=y), model.prior.distribution())
             out[start:start + len(batch)] -= kl.numpy().astype(np.float64)
     return out
 
@@ -245,20 +273,20 @@ def kl_factorises(model):
                                                      tfd.Independent)
 
 
-def mean_kl_terms(model, x, batch_size=100):
+def mean_kl_terms(model, x, batch_size=100, rows=None):
     """Mean over x of the model's KL terms: (latent_dim,) if `kl_factorises`, else (1,).
 
     The model's KL: analytic where it has a closed form, else a one-sample
-    Monte Carlo estimate. `x` is not validated here.
+    Monte Carlo estimate. `x` (and the label rows) are not validated here.
     """
     total = 0.0
-    for _, batch in _batches(x, batch_size):
-        _, kl = model.elbo_terms(batch, per_dimension=True)
+    for _, batch, y in _batches(x, batch_size, rows):
+        _, kl = model.elbo_terms(batch, per_dimension=True, labels=y)
         total = total + kl.numpy().astype(np.float64).sum(axis=0)
     return total / len(x)
 
 
-def per_latent_kl(model, x, batch_size=100):
+def per_latent_kl(model, x, batch_size=100, labels=None):
     """Mean over x of KL(q(z_j|x) ‖ p(z_j)) for each latent dimension j.
 
     Uses the model's KL (analytic for the standard-normal prior and the
@@ -275,14 +303,15 @@ def per_latent_kl(model, x, batch_size=100):
     ```
     """
     x = check_array(x, model.data_shape, model.likelihood, name="x")
+    rows = model_labels(model, labels, len(x))
     if not kl_factorises(model):
         raise ValueError(f"per_latent_kl needs a prior and a posterior that factorise over "
                          f"latent dimensions; the prior {type(model.prior).__name__} with the "
                          f"posterior {type(model.posterior).__name__} does not.")
-    return mean_kl_terms(model, x, check_positive_int(batch_size, "batch_size"))
+    return mean_kl_terms(model, x, check_positive_int(batch_size, "batch_size"), rows)
 
 
-def active_units(model, x, threshold=0.01, batch_size=100):
+def active_units(model, x, threshold=0.01, batch_size=100, labels=None):
     """Number of active latent units (Burda et al. 2016): Cov_x(E_q[z_j|x]) > threshold.
 
     E_q[z|x] is the posterior mean, a Monte Carlo mean (256 draws) for a flow.
@@ -296,5 +325,6 @@ def active_units(model, x, threshold=0.01, batch_size=100):
     ```
     """
     x = check_array(x, model.data_shape, model.likelihood, name="x")
-    means = _posterior_means(model, x, check_positive_int(batch_size, "batch_size"))
+    means = _posterior_means(model, x, check_positive_int(batch_size, "batch_size"),
+                             model_labels(model, labels, len(x)))
     return int(np.sum(means.var(axis=0) > threshold))

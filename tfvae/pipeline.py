@@ -71,8 +71,8 @@ def _check_unit_range(x):
 
 
 def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, cache=True,
-                 prefetch=True, drop_remainder=False, shuffle_buffer=None):
-    """Builds a `tf.data.Dataset` of float32 batches of `x` (no labels) for `VAE.fit`.
+                 prefetch=True, drop_remainder=False, shuffle_buffer=None, labels=None):
+    """Builds a `tf.data.Dataset` of float32 batches of `x` (or of `(x, y)`) for `VAE.fit`.
 
     Args:
         x: array-like of examples, e.g. (n, 28, 28) in [0, 1].
@@ -86,9 +86,13 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         cache, prefetch, drop_remainder: bools for the `tf.data` steps of
             the same names (prefetch uses `tf.data.AUTOTUNE`).
         shuffle_buffer: int or None; None shuffles over the whole of `x`.
+        labels: None, or one label per example (integer class ids, one-hot
+            rows or condition vectors), for a conditional VAE: the dataset
+            then yields `(x, y)` batches, y as given, shuffled with x.
 
     Returns:
-        A `tf.data.Dataset` yielding float32 tensors of shape (batch, ...).
+        A `tf.data.Dataset` yielding float32 tensors of shape (batch, ...), or
+        `(x, y)` pairs of them with `labels`.
 
     Raises:
         ValueError: bad batch size or binarization, bad x (see `check_array`),
@@ -112,7 +116,12 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         x = binarize(x, seed=seed)
     elif binarization == "dynamic":
         _check_unit_range(x)
-    ds = tf.data.Dataset.from_tensor_slices(x)
+    if labels is not None:
+        labels = check_array(labels, name="labels")
+        if len(labels) != len(x):
+            raise ValueError(f"`labels` has {len(labels)} entries but `x` has {len(x)} "
+                             "examples: give one label per example.")
+    ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, labels))
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -123,9 +132,13 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         # any seed (op or global) is set; a re-randomized seed stream gives a
         # new sample per epoch that is still reproducible for a given `seed`.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def sample(batch, s):
+            return tf.cast(tf.random.stateless_uniform(tf.shape(batch), s) < batch, tf.float32)
+
         ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: tf.cast(tf.random.stateless_uniform(tf.shape(batch), s) < batch,
-                                     tf.float32),
+            (lambda batch, s: sample(batch, s)) if labels is None else
+            (lambda pair, s: (sample(pair[0], s), pair[1])),
             num_parallel_calls=tf.data.AUTOTUNE)
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,4 @@
-"""Figures of a trained VAE: samples, reconstructions, the latent manifold, a latent scatter.
+"""Figures of a trained VAE: samples (by class too), reconstructions, manifold, latent scatter.
 
 Each function draws its own figure and writes a PNG atomically, refusing to
 overwrite an existing file unless `overwrite=True`; it returns the path
@@ -15,6 +15,7 @@ from matplotlib import colormaps
 from tfvae import figures, posteriors
 from tfvae.curves import save_training_curves  # noqa: F401  (plots' public name)
 from tfvae.datasets import FASHION_MNIST_CLASSES  # noqa: F401  (plots' public name)
+from tfvae.layers import stateless_seed
 from tfvae.validation import check_positive_int
 
 
@@ -24,7 +25,7 @@ _BATCH = 256
 # ---- public functions ----------------------------------------------------------
 
 
-def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
+def save_sample_grid(model, path, n=64, seed=0, overwrite=False, labels=None):
     """Saves a grid of `n` samples from the model: decoded means of z ~ p(z).
 
     Args:
@@ -34,6 +35,8 @@ def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
         seed: int or None, the seed of the prior draw: the same int draws the
             same grid, None a new one each call.
         overwrite: bool, replace an existing file.
+        labels: a conditional model's labels, as for `model.sample` (one
+            class id for every sample, or one per sample).
 
     Returns:
         The path written, as a str.
@@ -45,7 +48,7 @@ def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
     """
     path = figures.check_path(path, overwrite)
     n = check_positive_int(n, "n")
-    samples = _to_numpy(model.sample(n, seed=seed))
+    samples = _to_numpy(model.sample(n, seed=seed, labels=labels))
     kind = figures.kind(model.data_shape)
     if kind == "vector":
         fig = figures.figure(8, 0.6 + min(0.12 * n, 8))
@@ -61,11 +64,67 @@ def save_sample_grid(model, path, n=64, seed=0, overwrite=False):
         fig = figures.figure(max(4.0, cols * (w + 1) * scale + 1.4), rows * (h + 1) * scale + 0.7)
         ax = fig.add_subplot()
         figures.draw_mosaic(fig, ax, tiles, rows, cols)
-    ax.set_title(f"{n} samples: mean of p(x|z), z ~ p(z) (seed={seed})")
+    given = "" if labels is None else f", {_label_text(model, labels)}"
+    ax.set_title(f"{n} samples: mean of p(x|z), z ~ p(z) (seed={seed}{given})")
     return figures.save(fig, path, overwrite)
 
 
-def save_reconstructions(model, x, path, n=10, overwrite=False):
+def save_class_grid(model, path, per_class=8, seed=0, overwrite=False):
+    """Saves a class × sample grid of a class-conditional model: row c decodes class c.
+
+    Column j decodes the same z_j ~ p(z) in every row, so a column shows what
+    the label changes with z held fixed.
+
+    Args:
+        model: a `tfvae.VAE` built with `num_classes`.
+        path: str or PathLike ending in ".png".
+        per_class: int > 0, samples (columns) per class.
+        seed: int or None, the seed of the prior draw.
+        overwrite: bool, replace an existing file.
+
+    Returns:
+        The path written, as a str.
+
+    Example:
+    ```python
+    tfvae.plots.save_class_grid(cvae, "classes.png", per_class=8)
+    ```
+    """
+    condition = getattr(model, "condition", None)
+    if condition is None or condition.num_classes is None:
+        raise ValueError("save_class_grid needs a class-conditional VAE (num_classes=); use "
+                         "save_sample_grid for this model.")
+    path = figures.check_path(path, overwrite)
+    per_class = check_positive_int(per_class, "per_class")
+    classes = condition.num_classes
+    z = _to_numpy(model.prior.distribution().sample(per_class, seed=stateless_seed(seed)))
+    samples = _to_numpy(model.decode_mean(np.tile(z, (classes, 1)),
+                                          labels=np.repeat(np.arange(classes), per_class)))
+    tiles = figures.example_tiles(samples, model.data_shape, vector_as_image=True)
+    h, w = tiles.shape[1:3]
+    scale = min(0.5 / h, 8.0 / (per_class * (w + 1)))
+    fig = figures.figure(max(4.0, per_class * (w + 1) * scale + 2.2),
+                         classes * (h + 1) * scale + 0.8)
+    ax = fig.add_subplot()
+    figures.draw_mosaic(fig, ax, tiles, classes, per_class)
+    ax.set_yticks([c * (h + 1) + h / 2 for c in range(classes)])
+    ax.set_yticklabels([_label_text(model, c, prefix=False) for c in range(classes)],
+                       fontsize=8)
+    ax.set_title(f"mean of p(x|z, y) by class; z ~ p(z) shared down each column "
+                 f"(seed={seed})", fontsize=9)
+    return figures.save(fig, path, overwrite)
+
+
+def _label_text(model, labels, prefix=True):
+    """"class Trouser" for one class id of a model with class names, else a short text."""
+    if np.ndim(labels) != 0:
+        return "labels given"
+    names = getattr(model, "class_names", None)
+    text = names[int(labels)] if names else str(int(labels))
+    return f"class {text}" if prefix else text
+
+
+def save_reconstructions(model, x, path, n=10, overwrite=False, labels=None):
     """Saves the first `n` examples of `x` (top row) above their reconstructions.
 
     The reconstruction is the decoded mean at the posterior mean,
@@ -77,6 +136,7 @@ def save_reconstructions(model, x, path, n=10, overwrite=False):
         path: str or PathLike ending in ".png".
         n: int > 0, how many examples to show.
         overwrite: bool, replace an existing file.
+        labels: a conditional model's labels of `x` (one per example).
 
     Returns:
         The path written, as a str.
@@ -90,7 +150,8 @@ def save_reconstructions(model, x, path, n=10, overwrite=False):
     n = check_positive_int(n, "n")
     x = _check_examples(model, x, "x")[:n]
     n = len(x)
-    recon = _to_numpy(model.reconstruct(x))
+    recon = _to_numpy(model.reconstruct(x, labels=None if labels is None else
+                                        np.asarray(labels)[:n]))
     if figures.kind(model.data_shape) == "vector":
         fig = _vector_pairs(x.reshape(n, -1), recon.reshape(n, -1))
     else:
@@ -233,8 +294,11 @@ def save_latent_scatter(model, x, labels, path, class_names=None, overwrite=Fals
         if len(labels) != len(x):
             raise ValueError(f"`labels` must have one entry per example: got "
                              f"{len(labels)} labels for {len(x)} examples.")
-    means = np.concatenate([_to_numpy(model.latent_code(x[i:i + _BATCH]))
-                            for i in range(0, len(x), _BATCH)])
+    # A conditional model's posterior is q(z|x, y): it is encoded with the labels.
+    given = labels if getattr(model, "condition", None) is not None else None
+    means = np.concatenate([_to_numpy(model.latent_code(
+        x[i:i + _BATCH], labels=None if given is None else given[i:i + _BATCH]))
+        for i in range(0, len(x), _BATCH)])
     points, note, (xlabel, ylabel) = _plane(means)
     fig = figures.figure(7.5, 6.0)
     ax = fig.add_subplot()

@@ -157,6 +157,9 @@ class RunConfig:
     max_train_examples: int | None = _field(
         None, _optional(check_positive_int),
         "train on the first N examples only, for quick runs (default: all)", "N")
+    conditional: bool = _field(False, _bool, "a conditional VAE of p(x | y) on the class labels "
+                               "of --data (a labelled dataset: named, IDX with labels, or "
+                               "class sub-folders)")
     precision: str = _field("float32", _choice(PRECISIONS),
                             "Keras dtype policy of the networks; the likelihood, KL and ELBO "
                             "stay float32. Mixed precision pays on GPUs/TPUs")

@@ -4,12 +4,14 @@ A run folder holds everything needed to inspect, rerun or continue a run:
 
     config.json          the run's `RunConfig` (rerun with `tfvae train --config`)
     data.json            the data it trained and was tested on: source, splits, sizes
+                         (and the classes of a conditional run)
     model.keras          the trained model (`keras.models.load_model`)
     history.csv          one row per completed epoch (keras.callbacks.CSVLogger)
     logs/                TensorBoard logs (`tensorboard --logdir RUN/logs`)
     backup/              the last completed epoch's state (for `--resume`)
     metrics.json         test-split loss / elbo / reconstruction / kl
-    samples.png  reconstructions.png  training_curves.png
+    samples.png          decoded prior samples (a conditional run: a class × sample grid)
+    reconstructions.png  training_curves.png
     manifold.png  latent_scatter.png     (2-d latents only)
 
 Every file is written atomically (`tfvae.atomic`), so a killed run never
@@ -110,6 +112,7 @@ class Examples:
     split: str
     binarized: bool
     seed: int
+    y: np.ndarray = None    # the labels, when asked for
 
     def describe(self):
         binarized = f", binarized with seed {self.seed}" if self.binarized else ""
@@ -118,7 +121,7 @@ class Examples:
 
 
 def examples_for(model_paths, data_shape, data=None, split=TEST_SPLIT, binarize=None,
-                 seed=None, max_examples=None):
+                 seed=None, max_examples=None, labels=False):
     """The examples models are scored on: by default, those their runs were tested on.
 
     A model saved in a run folder (config.json beside it) is scored on its
@@ -135,6 +138,8 @@ def examples_for(model_paths, data_shape, data=None, split=TEST_SPLIT, binarize=
         binarize: None (as the runs did, else no), True or False.
         seed: None (the runs' seed, else 0) or the binarization seed.
         max_examples: None or the number of leading examples to keep.
+        labels: bool, also load the labels (for conditional models); a
+            dataset without labels is then a ValueError.
 
     Returns:
         `Examples`.
@@ -149,15 +154,19 @@ def examples_for(model_paths, data_shape, data=None, split=TEST_SPLIT, binarize=
         # Models compared are often trained with different seeds: then a fixed one.
         seeds = {c.seed for c in configs} - {None}
         seed = seeds.pop() if len(seeds) == 1 else 0
-    x = datasets.load(data, split)
+    x, y = datasets.load(data, split, labels=True) if labels else (datasets.load(data, split),
+                                                                     None)
+    if labels and y is None:
+        raise ValueError(f"The data {data!r} has no labels, and a conditional model is "
+                         "scored on (x, y) pairs; use a labelled dataset (--data).")
     if max_examples:
-        x = x[:max_examples]
+        x, y = x[:max_examples], (None if y is None else y[:max_examples])
     if tuple(x.shape[1:]) != tuple(data_shape):
         raise ValueError(f"The data {data!r} has examples of shape {x.shape[1:]}; "
                          f"the model expects {tuple(data_shape)}.")
     if binarize:
         x = datasets.binarize(x, seed=seed)
-    return Examples(x=x, data=data, split=split, binarized=bool(binarize), seed=seed)
+    return Examples(x=x, data=data, split=split, binarized=bool(binarize), seed=seed, y=y)
 
 
 def _agreed(values, what, flag, default):
@@ -171,8 +180,11 @@ def _agreed(values, what, flag, default):
 # ---- the run ----------------------------------------------------------------------
 
 
-def build_model(config, data_shape):
-    """The `tfvae.VAE` a `RunConfig` describes, compiled with (fused) Adam."""
+def build_model(config, data_shape, num_classes=None, class_names=None):
+    """The `tfvae.VAE` a `RunConfig` describes, compiled with (fused) Adam.
+
+    `num_classes` and `class_names` make it conditional (`config.conditional`).
+    """
     from tfvae import posteriors, priors
     from tfvae.optimizers import FusedAdam
     from tfvae.vae import VAE
@@ -185,7 +197,8 @@ def build_model(config, data_shape):
                 likelihood=config.likelihood, prior=prior, posterior=posterior,
                 beta=config.beta, hidden_units=config.hidden_units, filters=config.filters,
                 seed=config.seed, objective=config.objective,
-                num_samples=config.num_samples, dtype=config.precision)
+                num_samples=config.num_samples, num_classes=num_classes,
+                class_names=class_names, dtype=config.precision)
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
     model.compile(optimizer=FusedAdam(config.learning_rate), jit_compile=config.jit_compile,
                   steps_per_execution=config.steps_per_execution)
@@ -216,30 +229,37 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
     run_dir = os.fspath(run_dir)
     non_empty = _check_folder(run_dir, resume, overwrite)
     # Data errors surface before anything touches the run folder.
-    x_train = datasets.load(config.data, TRAIN_SPLIT)[:config.max_train_examples]
+    x_train, y_train = (datasets.load(config.data, TRAIN_SPLIT, labels=True)
+                        if config.conditional else (datasets.load(config.data, TRAIN_SPLIT), None))
+    x_train = x_train[:config.max_train_examples]
     x_test, y_test = datasets.load(config.data, TEST_SPLIT, labels=True)
+    classes = _classes(config, y_train, y_test)
+    if classes is not None:
+        y_train = y_train[:config.max_train_examples]
     if not resume and non_empty:
         _clear_run(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     files = {"config": atomic.write_json(os.path.join(run_dir, "config.json"),
                                          config.to_dict(), overwrite=True),
-             "data": _write_data_record(run_dir, config, x_train, x_test)}
+             "data": _write_data_record(run_dir, config, x_train, x_test, classes)}
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
 
     from tfvae import distribute, pipeline
 
     with distribute.get_strategy(config.strategy).scope():
-        model = build_model(config, x_train.shape[1:])
+        model = build_model(config, x_train.shape[1:], *(classes or (None, None)))
     if config.prior == "vamp":
         # Pseudo-inputs start as training examples (a resumed run then
         # restores its own from the backup).
         model.prior.initialize_from(x_train, seed=config.seed)
     binarization = config.binarization
     train_ds = pipeline.make_dataset(x_train, config.batch_size, shuffle=True,
-                                     binarization=binarization, seed=config.seed)
+                                     binarization=binarization, seed=config.seed,
+                                     labels=y_train if classes else None)
     test_ds = pipeline.make_dataset(x_test, config.batch_size, shuffle=False,
-                                    binarization=binarization, seed=config.seed)
+                                    binarization=binarization, seed=config.seed,
+                                    labels=y_test if classes else None)
     callbacks, initial_epoch = _callbacks(config, run_dir, resume)
     # The test split doubles as validation data: val_* curves cost ~1 s/epoch
     # and nothing is selected on them.
@@ -270,11 +290,26 @@ def _check_folder(run_dir, resume, overwrite):
     return non_empty
 
 
-def _write_data_record(run_dir, config, x_train, x_test):
+def _classes(config, y_train, y_test):
+    """(num_classes, class names or None) of a conditional run, else None."""
+    if not config.conditional:
+        return None
+    if y_train is None or y_test is None:
+        raise ValueError(f"--conditional needs a labelled dataset, and {config.data!r} has no "
+                         "labels: use a named dataset, IDX files with labels, an .npz with "
+                         "y_train/y_test, or a folder of images with one sub-folder per class.")
+    names = datasets.class_names(config.data)
+    num_classes = len(names) if names else int(max(y_train.max(), y_test.max())) + 1
+    return num_classes, (list(names) if names else None)
+
+
+def _write_data_record(run_dir, config, x_train, x_test, classes=None):
     record = {"data": config.data, "train_split": TRAIN_SPLIT, "test_split": TEST_SPLIT,
               "num_train_examples": int(len(x_train)), "num_test_examples": int(len(x_test)),
               "data_shape": list(x_train.shape[1:]), "binarization": config.binarization,
               "binarization_seed": config.seed}
+    if classes is not None:
+        record.update(num_classes=classes[0], class_names=classes[1])
     return atomic.write_json(os.path.join(run_dir, "data.json"), record, overwrite=True)
 
 
@@ -307,17 +342,22 @@ def _figures(model, run_dir, x_test, y_test, class_names):
     def path(name):
         return os.path.join(run_dir, name)
 
+    conditional = model.condition is not None
+    labels = y_test if conditional else None
     files = {
-        "samples": plots.save_sample_grid(model, path("samples.png"), seed=0, overwrite=True),
-        "reconstructions": plots.save_reconstructions(model, x_test[:10],
-                                                      path("reconstructions.png"),
-                                                      overwrite=True),
+        "samples": plots.save_class_grid(model, path("samples.png"), seed=0, overwrite=True)
+        if conditional else plots.save_sample_grid(model, path("samples.png"), seed=0,
+                                                   overwrite=True),
+        "reconstructions": plots.save_reconstructions(
+            model, x_test[:10], path("reconstructions.png"), overwrite=True,
+            labels=None if labels is None else labels[:10]),
         "training_curves": plots.save_training_curves(path("history.csv"),
                                                       path("training_curves.png"),
                                                       overwrite=True)}
-    if model.latent_dim == 2:
+    if model.latent_dim == 2 and not conditional:
         files["manifold"] = plots.save_latent_manifold(model, path("manifold.png"),
                                                        overwrite=True)
+    if model.latent_dim == 2:
         files["latent_scatter"] = plots.save_latent_scatter(
             model, x_test, y_test, path("latent_scatter.png"), class_names=class_names,
             overwrite=True)

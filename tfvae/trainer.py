@@ -3,8 +3,10 @@
 A VAE's loss is its own objective and it models x alone, so `compile(loss=...)`,
 `metrics=`, `fit(y=...)`, `sample_weight=`, `class_weight=` and datasets of
 `(x, y)` pairs would all be silently ignored by a plain `keras.Model`; here they
-are refused with a `ValueError` before anything is traced. Data are checked
-first (shape, NaN, the likelihood's support), the optimizer defaults to
+are refused with a `ValueError` before anything is traced. A conditional VAE
+(`num_classes` or `condition_shape`) models x given y: it requires y instead,
+checked by `tfvae.conditional_data`. Data are checked first (shape, NaN, the
+likelihood's support), the optimizer defaults to
 `FusedAdam`, and a model built under a `tf.distribute` strategy compiles under
 it. The reported metrics (`loss`, `elbo`, `reconstruction`, `kl`, `iwae`) are
 Mean trackers kept here; the model's own step (the ELBO) lives in `tfvae/vae.py`.
@@ -15,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tfvae import conditional_data
 from tfvae.callbacks import StopOnNaN
 from tfvae.optimizers import FusedAdam
 from tfvae.validation import check_data
@@ -40,9 +43,10 @@ def default_steps_per_execution(strategy):
 class Trainer(keras.Model):
     """`keras.Model` with a VAE's compile/fit/evaluate front door.
 
-    Subclasses set `data_shape` (tuple) and `likelihood` (a
-    `tfvae.likelihoods.Likelihood`) before `fit` is called; the data are
-    checked against both.
+    Subclasses set `data_shape` (tuple), `likelihood` (a
+    `tfvae.likelihoods.Likelihood`) and `condition` (a
+    `tfvae.conditioning.Condition`, or None) before `fit` is called; the data
+    are checked against them.
     """
 
     def compile(self, optimizer=None, steps_per_execution=None, **kwargs):
@@ -84,11 +88,7 @@ class Trainer(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
-        refuse_targets(y, kwargs, "fit")
-        x = check_data(x, self.data_shape, self.likelihood, name="x")
-        if validation_data is not None:
-            validation_data = check_data(validation_x(validation_data), self.data_shape,
-                                         self.likelihood, name="validation_data")
+        x, y, validation_data = self._checked_data(x, y, kwargs, "fit", validation_data)
         self._compile_if_needed()
         if isinstance(x, tf.data.Dataset):
             # A dataset carries its own shuffling; Keras would warn that it
@@ -97,14 +97,31 @@ class Trainer(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
-        return super().fit(x, None, *args, callbacks=callbacks,
+        return super().fit(x, y, *args, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        refuse_targets(y, kwargs, "evaluate")
-        x = check_data(x, self.data_shape, self.likelihood, name="x")
+        x, y, _ = self._checked_data(x, y, kwargs, "evaluate")
         self._compile_if_needed()
-        return super().evaluate(x, None, *args, **kwargs)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _checked_data(self, x, y, kwargs, method, validation_data=None):
+        """(x, y, validation_data) checked before anything is traced; y is None
+        for an unconditional model, which refuses it."""
+        if self.condition is None:
+            refuse_targets(y, kwargs, method)
+            x = check_data(x, self.data_shape, self.likelihood, name="x")
+            if validation_data is not None:
+                validation_data = check_data(validation_x(validation_data), self.data_shape,
+                                             self.likelihood, name="validation_data")
+            return x, None, validation_data
+        refuse_targets(None, kwargs, method)
+        x, y = conditional_data.check_data(x, y, self.condition, self.data_shape,
+                                           self.likelihood)
+        if validation_data is not None:
+            validation_data = conditional_data.check_validation_data(
+                validation_data, self.condition, self.data_shape, self.likelihood)
+        return x, y, validation_data
 
     def _make_trackers(self, with_iwae):
         """The Mean metrics `fit`/`evaluate` report; Keras resets them each epoch."""

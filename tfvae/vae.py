@@ -17,6 +17,10 @@ towards 1; otherwise it is estimated at the same sample as log q(z|x) −
 log p(z). Training minimises loss = −mean_x[E_q log p(x|z) − β·KL], the mean
 taken over the *global* batch so that data-parallel replicas take the same
 step as one device.
+
+A conditional VAE (`num_classes` or `condition_shape`) models p(x | y): every
+density above gains y on the right (q(z|x, y), p(x|z, y)), the prior p(z)
+stays unconditional, and every method takes `labels=` (`tfvae.conditioning`).
 """
 
 import keras
@@ -24,6 +28,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from tfvae import conditioning
 from tfvae import likelihoods as likelihoods_lib
 from tfvae import networks
 from tfvae import objectives
@@ -69,6 +74,15 @@ class VAE(Trainer):
             weighting log p(z) − log q(z|x) inside w).
         num_samples: int ≥ 1, k for the IWAE objective; with the ELBO
             objective, k > 1 makes `evaluate` also report an `iwae` metric.
+        num_classes: None, or an int ≥ 2: a class-conditional VAE of p(x | y),
+            trained with `fit(x, y)` on integer labels or one-hot rows.
+        condition_shape: None, or `(k,)`: a VAE conditioned on a real vector
+            y of k numbers. Exclusive with `num_classes`. Conditional models
+            call the networks as `encoder([x, y])` and `decoder([z, y])`,
+            y float32 (batch, k), one-hot for classes; a user's networks
+            must take those two inputs. The prior p(z) stays unconditional.
+        class_names: None, or one name per class (with `num_classes`), saved
+            with the model and recorded by the exporters.
 
     Example:
     ```python
@@ -81,7 +95,8 @@ class VAE(Trainer):
     def __init__(self, input_shape, latent_dim, architecture="mlp", encoder=None,
                  decoder=None, likelihood="bernoulli", prior=None, kl="auto",
                  beta=1.0, hidden_units=(512, 256), filters=(32, 64), seed=None,
-                 objective="elbo", num_samples=1, posterior="gaussian", **kwargs):
+                 objective="elbo", num_samples=1, posterior="gaussian", num_classes=None,
+                 condition_shape=None, class_names=None, **kwargs):
         super().__init__(**kwargs)
         self.data_shape = check_shape(input_shape)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
@@ -93,21 +108,30 @@ class VAE(Trainer):
         self.hidden_units = check_int_tuple(hidden_units, "hidden_units")
         self.filters = check_int_tuple(filters, "filters", example="(32, 64)")
         self.seed = seed
+        self.condition = conditioning.make(num_classes, condition_shape)
+        self.class_names = conditioning.check_class_names(class_names, self.condition)
+        condition_dim = None if self.condition is None else self.condition.dim
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
         self.likelihood = likelihoods_lib.get(likelihood)
         self.prior = priors_lib.get(prior, latent_dim=self.latent_dim)
         self.posterior = posteriors_lib.get(posterior, latent_dim=self.latent_dim)
+        if self.condition is not None and isinstance(self.prior, priors_lib.VampPrior):
+            # Its components q(z|u_k) would need a label per pseudo-input.
+            raise ValueError("A conditional VAE takes an unconditional prior p(z); the "
+                             "VampPrior mixes the encoder's q(z|u_k), which a conditional "
+                             f"encoder cannot give without labels. Received: prior={prior!r}, "
+                             f"num_classes={num_classes!r}, condition_shape={condition_shape!r}")
         # The built-in networks take the model's own dtype policy, not the
         # global one, so a mixed-precision model loads as one whatever the
         # global policy is then.
         self.encoder = encoder if encoder is not None else networks.build_encoder(
             architecture, self.data_shape, self.hidden_units, self.filters,
-            dtype=self.dtype_policy)
+            dtype=self.dtype_policy, condition_dim=condition_dim)
         self.decoder = decoder if decoder is not None else networks.build_decoder(
             architecture, self.latent_dim, self.data_shape,
             self.likelihood.num_params, self.hidden_units, self.filters,
-            dtype=self.dtype_policy)
+            dtype=self.dtype_policy, condition_dim=condition_dim)
         self.posterior_head = GaussianPosteriorHead(self.latent_dim,
                                                     name="posterior_head")
         self.sampling = Sampling(seed=seed, name="sampling")
@@ -136,7 +160,9 @@ class VAE(Trainer):
         self.prior.attach(self)
         if not self.prior.built:
             self.prior.build(self.latent_dim)
-        features = self.encoder(ops.zeros((1,) + self.data_shape))
+        condition = None if self.condition is None else ops.zeros((1, self.condition.dim))
+        features = conditioning.call_network(self.encoder, "encoder",
+                                             ops.zeros((1,) + self.data_shape), condition)
         if len(features.shape) != 2:
             raise ValueError("The encoder must map x to features of shape (batch, n); "
                              f"it returned shape {tuple(features.shape)}. End it with "
@@ -145,7 +171,8 @@ class VAE(Trainer):
             self.posterior_head.build(features.shape)
         if not self.posterior.built:
             self.posterior.build(self.latent_dim, features.shape)
-        params = self.decoder(ops.zeros((1, self.latent_dim)))
+        params = conditioning.call_network(self.decoder, "decoder",
+                                           ops.zeros((1, self.latent_dim)), condition)
         expected = networks.params_shape(self.data_shape, self.likelihood.num_params)
         if tuple(params.shape[1:]) != expected:
             raise ValueError(f"The decoder must output likelihood parameters of shape "
@@ -154,29 +181,41 @@ class VAE(Trainer):
                              f"{tuple(params.shape)}.")
         if not self.likelihood.built:
             self.likelihood.build(params.shape)
+        if not self.sampling.built:
+            # Unbuilt, it would make Keras trace `call(x)` to build the model
+            # under a strategy, which a conditional model cannot run without y.
+            self.sampling.build(((None, self.latent_dim), (None, self.latent_dim)))
         self._per_example(self.likelihood.distribution(ops.cast(params, "float32")))
         self.built = True
 
     # ---- the probabilistic path, top to bottom ------------------------------
 
-    def posterior_params(self, x, training=False):
+    def features(self, x, training=False, labels=None):
+        """The encoder's features of x (and y, given `labels`), (batch, n)."""
+        x = self._as_data(x)
+        return self.encoder(conditioning.network_inputs(x, self._condition(labels, x)),
+                            training=training)
+
+    def posterior_params(self, x, training=False, labels=None):
         """(loc, scale) of the encoder's Gaussian, each (batch, latent_dim) float32.
 
-        The Gaussian posterior q(z|x) itself, or the base of a flow posterior.
+        The Gaussian posterior q(z|x) (q(z|x, y) given `labels`) itself, or the
+        base of a flow posterior.
         """
-        return self.posterior_head(self.encoder(self._as_data(x), training=training))
+        return self.posterior_head(self.features(x, training=training, labels=labels))
 
-    def encode(self, x, training=False):
-        """q(z|x): a `tfd.Distribution` with event shape [latent_dim]."""
-        features = self.encoder(self._as_data(x), training=training)
+    def encode(self, x, training=False, labels=None):
+        """q(z|x) (q(z|x, y) given `labels`): a `tfd.Distribution` with event shape [latent_dim]."""
+        features = self.features(x, training=training, labels=labels)
         return self.posterior.distribution(*self.posterior_head(features), features)
 
-    def decode(self, z, training=False):
-        """p(x|z): the likelihood, with the data axes as its event."""
-        params = ops.cast(self.decoder(z, training=training), "float32")
+    def decode(self, z, training=False, labels=None):
+        """p(x|z) (p(x|z, y) given `labels`): the likelihood, with the data axes as its event."""
+        params = ops.cast(self.decoder(conditioning.network_inputs(
+            z, self._condition(labels, z)), training=training), "float32")
         return self._per_example(self.likelihood.distribution(params))
 
-    def elbo_terms(self, x, training=False, per_dimension=False):
+    def elbo_terms(self, x, training=False, per_dimension=False, labels=None):
         """Per-example (E_q[log p(x|z)], KL(q(z|x) ‖ p(z))) from one sample of z.
 
         Args:
@@ -184,12 +223,15 @@ class VAE(Trainer):
                 one term per latent dimension (the prior and the posterior must
                 factorise, the prior being a `tfd.Independent`; otherwise
                 shape (batch, 1)).
+            labels: the labels y of a conditional model (see
+                `tfvae.conditioning.check_labels`), else None.
 
         Returns:
             A pair of float32 tensors of shape (batch,); ELBO = first − second.
         """
         x = self._as_data(x)
-        features = self.encoder(x, training=training)
+        condition = self._condition(labels, x)                               # y, or None
+        features = self.features(x, training=training, labels=condition)
         loc, scale = self.posterior_head(features)                           # μ(x), σ(x)
         prior = self.prior.distribution()                                    # p(z)
         factorised = per_dimension and isinstance(prior, tfd.Independent) \
@@ -197,7 +239,8 @@ class VAE(Trainer):
         epsilon = self.sampling.noise(ops.shape(loc), dtype=loc.dtype)       # the replica's ε
         z, log_q = self.posterior.sample_and_log_prob(                      # z ~ q(z|x)
             loc, scale, epsilon, features, sum_dims=not factorised)
-        reconstruction = self.decode(z, training=training).log_prob(x)       # log p(x|z)
+        reconstruction = self.decode(z, training=training,
+                                     labels=condition).log_prob(x)           # log p(x|z)
         if self.kl_mode == "analytic":
             normal = tfd.Normal(loc=loc, scale=scale)
             kl = tfd.kl_divergence(normal if factorised else tfd.Independent(normal, 1),
@@ -208,7 +251,7 @@ class VAE(Trainer):
             kl = kl[:, None]
         return reconstruction, kl
 
-    def log_importance_weights(self, x, num_samples, seed=None, training=False):
+    def log_importance_weights(self, x, num_samples, seed=None, training=False, labels=None):
         """The parts of log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k ~ q(z|x).
 
         The posterior (a flow too) is the proposal. The k reparameterised
@@ -220,12 +263,14 @@ class VAE(Trainer):
             seed: None (`self.sampling.noise`: the model's seed generator, an
                 independent draw on each replica) or a stateless seed, an int32
                 tensor of shape [2].
+            labels: the labels y of a conditional model, else None.
 
         Returns:
             `(log p(x|z), log p(z), log q(z|x))`, float32 tensors (k, batch).
         """
         x = self._as_data(x)
-        features = self.encoder(x, training=training)
+        condition = self._condition(labels, x)
+        features = self.features(x, training=training, labels=condition)
         loc, scale = self.posterior_head(features)
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
@@ -236,11 +281,12 @@ class VAE(Trainer):
         rows = ops.reshape(z, (-1, self.latent_dim))                         # (k·batch, d)
         x_rows = ops.reshape(ops.broadcast_to(x[None], tf.concat(
             [[num_samples], tf.shape(x)], axis=0)), (-1,) + self.data_shape)
-        log_px_z = ops.reshape(self.decode(rows, training=training).log_prob(x_rows),
-                               (num_samples, -1))
+        log_px_z = ops.reshape(self.decode(
+            rows, training=training, labels=conditioning.repeat_rows(condition, num_samples),
+        ).log_prob(x_rows), (num_samples, -1))
         return log_px_z, self.prior.distribution().log_prob(z), log_qz
 
-    def objective_terms(self, x, training=False, with_iwae=False):
+    def objective_terms(self, x, training=False, with_iwae=False, labels=None):
         """The training objective's per-example terms on a batch x.
 
         Args:
@@ -248,24 +294,27 @@ class VAE(Trainer):
             training: bool, passed to the networks.
             with_iwae: bool, with the ELBO objective and `num_samples` > 1 also
                 estimate IWAE_k (what `evaluate` reports as `iwae`).
+            labels: the labels y of a conditional model, else None.
 
         Returns:
             A `tfvae.objectives.Terms` (loss, reconstruction, kl, iwae).
         """
         if self.objective == "iwae":
             return objectives.iwae(*self.log_importance_weights(
-                x, self.num_samples, training=training), beta=self.beta)
-        reconstruction, kl_per_dim = self.elbo_terms(x, training=training, per_dimension=True)
+                x, self.num_samples, training=training, labels=labels), beta=self.beta)
+        reconstruction, kl_per_dim = self.elbo_terms(x, training=training, per_dimension=True,
+                                                     labels=labels)
         terms = objectives.elbo(reconstruction, kl_per_dim, self.beta, self.free_bits)
         if with_iwae and self.num_samples > 1:
             terms = terms._replace(iwae=objectives.iwae(
-                *self.log_importance_weights(x, self.num_samples)).iwae)
+                *self.log_importance_weights(x, self.num_samples, labels=labels)).iwae)
         return terms
 
     def train_step(self, data):
-        x = _unpack(data)
+        x, labels = self._unpack(data)
         with tf.GradientTape() as tape:
-            per_example_loss, reconstruction, kl, iwae = self.objective_terms(x, training=True)
+            per_example_loss, reconstruction, kl, iwae = self.objective_terms(
+                x, training=True, labels=labels)
             # Sum over the replica's examples / global batch size: replicas'
             # gradients are then summed (Keras all-reduces with SUM), which
             # gives exactly the single-device mean, uneven last batch included.
@@ -278,19 +327,22 @@ class VAE(Trainer):
         return self._update_metrics(per_example_loss + regularization, reconstruction, kl, iwae)
 
     def test_step(self, data):
-        per_example_loss, reconstruction, kl, iwae = self.objective_terms(_unpack(data),
-                                                                     with_iwae=True)
+        x, labels = self._unpack(data)
+        per_example_loss, reconstruction, kl, iwae = self.objective_terms(x, with_iwae=True,
+                                                                     labels=labels)
         return self._update_metrics(per_example_loss + self._regularization_loss(),
                                     reconstruction, kl, iwae)
 
     # ---- convenience ---------------------------------------------------------
 
-    def decode_mean(self, z):
-        """The mean of p(x|z) computed with `keras.ops` (exportable to TFLite)."""
-        params = ops.cast(self.decoder(z, training=False), "float32")
+    def decode_mean(self, z, labels=None):
+        """The mean of p(x|z) (p(x|z, y) given `labels`) computed with `keras.ops`
+        (exportable to TFLite; integer class ids become one-hot in the graph)."""
+        params = ops.cast(self.decoder(conditioning.network_inputs(
+            z, self._condition(labels, z)), training=False), "float32")
         return self.likelihood.mean(params)
 
-    def sample(self, n, seed=None):
+    def sample(self, n, seed=None, labels=None):
         """Draws z ~ p(z) and returns the decoded means, shape (n, *input_shape).
 
         Args:
@@ -298,30 +350,48 @@ class VAE(Trainer):
             seed: None (fresh samples on each call), an int >= 0 (the same
                 samples for the same seed) or a stateless seed; see
                 `tfvae.layers.stateless_seed`.
+            labels: for a conditional model, what to draw: one class id (or
+                one condition vector) for all n samples, or one per sample.
         """
         n = check_positive_int(n, "n")
+        condition = conditioning.sample_labels(labels, n, self.condition)
         z = self.prior.distribution().sample(n, seed=stateless_seed(seed))
-        return self.decode_mean(z)
+        return self.decode_mean(z, labels=condition)
 
-    def latent_code(self, x, training=False):
+    def latent_code(self, x, training=False, labels=None):
         """A deterministic code for x: the posterior's z at ε = 0, (batch, latent_dim).
 
         The posterior mean μ(x) for the Gaussian posterior; for a flow, the
         flow's image of μ(x) (a flow's mean has no closed form).
         """
-        features = self.encoder(self._as_data(x), training=training)
+        features = self.features(x, training=training, labels=labels)
         loc, scale = self.posterior_head(features)
         z, _ = self.posterior.sample_and_log_prob(loc, scale, ops.zeros_like(loc), features)
         return z
 
-    def reconstruct(self, x):
-        """Decoded mean at the latent code: E[x | z = latent_code(x)]."""
-        return self.decode_mean(self.latent_code(x))
+    def reconstruct(self, x, labels=None):
+        """Decoded mean at the latent code: E[x | z = latent_code(x)] (and y, given `labels`)."""
+        x = self._as_data(x)
+        condition = self._condition(labels, x)
+        return self.decode_mean(self.latent_code(x, labels=condition), labels=condition)
 
-    def call(self, x, training=False):
-        return self.decode_mean(self.latent_code(x, training=training))
+    def call(self, x, training=False, labels=None):
+        x = self._as_data(x)
+        condition = self._condition(labels, x)
+        return self.decode_mean(self.latent_code(x, training=training, labels=condition),
+                                labels=condition)
 
     # ---- plumbing --------------------------------------------------------------
+
+    def _condition(self, labels, x):
+        """The float32 condition y for the examples (or latents) `x`, or None."""
+        return conditioning.as_condition(labels, self.condition,
+                                         num_examples=conditioning.static_batch(x))
+
+    def _unpack(self, data):
+        """(x, labels) of a batch; a conditional step checks integer class ids in the graph."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return x, conditioning.as_condition(y, self.condition, validate=True)
 
     def _as_data(self, x):
         x = ops.cast(x, "float32")
@@ -354,6 +424,10 @@ class VAE(Trainer):
             "seed": self.seed, "objective": self.objective,
             "num_samples": self.num_samples,
             "posterior": keras.saving.serialize_keras_object(self.posterior),
+            "num_classes": None if self.condition is None else self.condition.num_classes,
+            "condition_shape": None if self.condition is None or
+            self.condition.condition_shape is None else list(self.condition.condition_shape),
+            "class_names": None if self.class_names is None else list(self.class_names),
         }
 
     @classmethod
@@ -365,8 +439,3 @@ class VAE(Trainer):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
-
-
-def _unpack(data):
-    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return x

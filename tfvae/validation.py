@@ -116,18 +116,14 @@ def _only_component(element, name):
             raise ValueError(
                 f"`{name}` yields tuples of {len(element)} tensors (x, y, ...), but the "
                 "VAE models x alone and would silently ignore the rest. Yield x only, "
-                "e.g. dataset.map(lambda x, *rest: x).")
+                "e.g. dataset.map(lambda x, *rest: x), or build a conditional VAE "
+                "(num_classes= or condition_shape=) to model x given y.")
         return _only_component(element[0], name)
     return element
 
 
-def check_dataset(dataset, data_shape, likelihood, name="dataset"):
-    """Validates the element shape of a `tf.data.Dataset` and its first batch.
-
-    Only the first batch's values are inspected (reading all of a dataset to
-    validate it would cost an epoch); NaN later on is caught by the NaN guard.
-    """
-    spec = _only_component(dataset.element_spec, name)
+def check_element_shape(spec, data_shape, name="dataset"):
+    """Raises ValueError unless the `tf.TensorSpec` of x batches fits (batch, *data_shape)."""
     shape = spec.shape
     if shape.rank is not None:
         tail = tuple(shape[1:])
@@ -140,6 +136,15 @@ def check_dataset(dataset, data_shape, likelihood, name="dataset"):
                 f"{tuple(shape)}. Batch the dataset (dataset.batch(n)) and make "
                 "each example match the model's input_shape."
             )
+
+
+def check_dataset(dataset, data_shape, likelihood, name="dataset"):
+    """Validates the element shape of a `tf.data.Dataset` and its first batch.
+
+    Only the first batch's values are inspected (reading all of a dataset to
+    validate it would cost an epoch); NaN later on is caught by the NaN guard.
+    """
+    check_element_shape(_only_component(dataset.element_spec, name), data_shape, name)
     for element in dataset.take(1):
         first = _only_component(element, name)
         check_array(np.asarray(first), data_shape, likelihood, name=f"{name} (first batch)")

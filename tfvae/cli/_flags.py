@@ -159,12 +159,14 @@ def data(parser):
 
 
 def examples(args, model_paths, model):
-    """The examples the data flags select for `model` (`tfvae.runs.examples_for`)."""
+    """The examples the data flags select for `model` (`tfvae.runs.examples_for`),
+    with their labels when the model is conditional."""
     from tfvae import runs
 
     return runs.examples_for(model_paths, model.data_shape, data=args.data, split=args.split,
                              binarize=args.binarize, seed=args.seed,
-                             max_examples=args.max_examples)
+                             max_examples=args.max_examples,
+                             labels=model.condition is not None)
 
 
 def check_densities(models, x):

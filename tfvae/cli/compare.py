@@ -30,7 +30,7 @@ def run(args):
     examples = _flags.examples(args, args.models, models[0])
     _flags.check_densities(models, examples.x)
     result = evaluation.compare(models, examples.x, num_samples=args.num_samples, names=names,
-                                seed=examples.seed)
+                                seed=examples.seed, labels=examples.y)
     print(f"on {examples.describe()}")
     print(result.to_markdown())
 

@@ -26,6 +26,7 @@ def run(args):
     examples = _flags.examples(args, [args.model], model)
     _flags.check_densities([model], examples.x)
     report = evaluation.report(model, examples.x, num_samples=args.num_samples,
-                               iwae_k=args.iwae_k, seed=examples.seed)
-    print(f"{args.model} on {examples.describe()}")
+                               iwae_k=args.iwae_k, seed=examples.seed, labels=examples.y)
+    given = "" if examples.y is None else ", log p(x | y) given the labels"
+    print(f"{args.model} on {examples.describe()}{given}")
     print(report.to_text())

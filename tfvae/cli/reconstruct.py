@@ -23,4 +23,4 @@ def run(args):
     model = runs.load_model(args.model)
     examples = _flags.examples(args, [args.model], model)
     print("wrote", plots.save_reconstructions(model, examples.x, args.out, n=args.n,
-                                              overwrite=args.overwrite))
+                                              overwrite=args.overwrite, labels=examples.y))
