@@ -395,3 +395,19 @@ def test_class_grid_figure(tmp_path):
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="save_class_grid needs a class-conditional VAE"):
         plots.save_class_grid(small_vae(), tmp_path / "other.png")
+
+
+def test_a_conditional_flow_posterior_round_trips_and_vamp_is_refused(tmp_path, fashion_small):
+    model = small_vae(seed=0, num_classes=3, posterior="iaf")
+    x, labels = fashion_small["x_test"][:4], [0, 1, 2, 1]
+    model.fit(x, labels, epochs=1, verbose=0)
+    path = str(tmp_path / "flow.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    z = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    log_q = to_numpy(model.encode(x, labels=labels).log_prob(z))
+    np.testing.assert_array_equal(to_numpy(loaded.encode(x, labels=labels).log_prob(z)), log_q)
+    # q(z|x, y) depends on y.
+    assert not np.allclose(to_numpy(model.encode(x, labels=[2, 2, 2, 2]).log_prob(z)), log_q)
+    with pytest.raises(ValueError, match=r"unconditional prior.*prior='vamp', num_classes=3"):
+        small_vae(num_classes=3, prior="vamp")
