@@ -162,6 +162,7 @@ def mirrored_vamp_iaf(out):
     for tag, model in (("trained", mirrored), ("loaded", loaded)):
         result[f"{tag}_log_pz"] = model.prior.distribution().log_prob(z).numpy()
         result[f"{tag}_log_qz"] = model.encode(x[:1]).log_prob(z).numpy()
+    np.savez(out, **result)
 
 
 def mirrored_conditional(out):
