@@ -10,8 +10,8 @@ Fashion-MNIST binarized afresh every epoch. Three questions:
    labelled with the class asked for (goal ≥ 85%). For scale, the same judge
    also labels the test images and their reconstructions (decoded means at
    the posterior mean, given the true label): a VAE's decoded means are
-   smoother than real images, and the reconstructions bound what its samples
-   can score.
+   smoother than real images, and the reconstructions show how the judge
+   reads them where the class is not in doubt.
 2. The conditional model as a generative classifier: the test accuracy of
    argmax_y p(y | x) ∝ p(x | y) p(y), uniform p(y), from importance-sampled
    log p(x | y) (`tfvae.evaluation.classify`).
