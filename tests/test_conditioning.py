@@ -411,3 +411,11 @@ def test_a_conditional_flow_posterior_round_trips_and_vamp_is_refused(tmp_path, 
     assert not np.allclose(to_numpy(model.encode(x, labels=[2, 2, 2, 2]).log_prob(z)), log_q)
     with pytest.raises(ValueError, match=r"unconditional prior.*prior='vamp', num_classes=3"):
         small_vae(num_classes=3, prior="vamp")
+
+
+def test_sample_weights_of_a_conditional_model_are_refused_for_what_it_models(fashion_small):
+    model = small_vae(num_classes=3)
+    x = fashion_small["x_test"][:4]
+    with pytest.raises(ValueError, match=r"`sample_weight`: the VAE models x given its labels y"):
+        model.fit(x, [0, 1, 2, 0], sample_weight=np.ones(4), verbose=0)
+    assert model.train_function is None

@@ -115,7 +115,7 @@ class Trainer(keras.Model):
                 validation_data = check_data(validation_x(validation_data), self.data_shape,
                                              self.likelihood, name="validation_data")
             return x, None, validation_data
-        refuse_targets(None, kwargs, method)
+        refuse_targets(None, kwargs, method, models="x given its labels y")
         x, y = conditional_data.check_data(x, y, self.condition, self.data_shape,
                                            self.likelihood)
         if validation_data is not None:
@@ -169,15 +169,15 @@ class Trainer(keras.Model):
                 self.compile()
 
 
-def refuse_targets(y, kwargs, method):
-    """y, sample weights and class weights have no meaning for an unconditional VAE."""
+def refuse_targets(y, kwargs, method, models="x alone"):
+    """y (for an unconditional VAE), sample weights and class weights have no meaning."""
     given = {"y": y, "sample_weight": kwargs.get("sample_weight"),
              "class_weight": kwargs.get("class_weight")}
     for name, value in given.items():
         if value is not None:
             shown = f"array of shape {np.shape(value)}" if hasattr(value, "shape") else repr(value)
             raise ValueError(
-                f"tfvae.VAE.{method} does not take `{name}`: the VAE models x alone and "
+                f"tfvae.VAE.{method} does not take `{name}`: the VAE models {models} and "
                 f"would silently ignore it. Received: {name}={shown}")
 
 
