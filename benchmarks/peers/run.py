@@ -135,8 +135,8 @@ def prepare_data(model, args, tmp):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/binarized_mnist.npz"),
-                        help="binarized MNIST .npz (uint8 'train', 'valid') for the mlp")
+    parser.add_argument("--data", help="binarized MNIST .npz (uint8 'train', 'valid'); "
+                        "needed for the mlp")
     parser.add_argument("--models", default="mlp,conv", help="comma-separated: mlp, conv")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0,
@@ -160,7 +160,7 @@ def main():
         parser.error("--rounds and --warmup-steps must be >= 1 and --seconds > 0. Received: "
                      f"rounds={args.rounds}, seconds={args.seconds}, "
                      f"warmup_steps={args.warmup_steps}")
-    if "mlp" in models and not Path(args.data).is_file():
+    if "mlp" in models and not (args.data and Path(args.data).is_file()):
         parser.error(f"--data {args.data!r} is not a file (binarized_mnist.npz)")
     if not Path(args.torch_python).exists():
         parser.error(f"--torch-python {args.torch_python!r} does not exist; "
