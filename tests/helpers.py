@@ -26,3 +26,15 @@ def small_vae(**kwargs):
 
 def to_numpy(t):
     return np.asarray(keras.ops.convert_to_numpy(t))
+
+
+def run_cli(argv, capsys):
+    """Calls `tfvae.cli.main(argv)` in this process; returns (exit code, stdout, stderr)."""
+    from tfvae import cli
+
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.helpers import run_cli
 from tfvae import cli, datasets, evaluation, runs
 from tfvae.run_config import KEYS, RunConfig
 
@@ -21,14 +22,7 @@ TINY = ["--max-train-examples", "256", "--latent-dim", "2", "--hidden-units", "3
         "--batch-size", "64"]
 
 
-def run_main(argv, capsys):
-    """Calls cli.main(argv); returns (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run_main = run_cli
 
 
 def assert_one_line_error(code, err, expected_code, pattern):

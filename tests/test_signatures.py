@@ -18,7 +18,7 @@ import tensorflow_probability as tfp
 import exporters
 import tfvae
 from exporters import delegation, densities, signatures
-from tests.helpers import small_vae, to_numpy
+from tests.helpers import run_cli, small_vae, to_numpy
 
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -371,15 +371,7 @@ def test_a_failed_signature_check_leaves_nothing(trained_weights, tmp_path, monk
 ## Command line
 
 
-def _cli(argv, capsys):
-    from tfvae import cli
-
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 @pytest.mark.parametrize("flags,match", [
