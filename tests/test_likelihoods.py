@@ -20,6 +20,24 @@ def test_bernoulli_log_prob_matches_closed_form_for_grey_levels():
     np.testing.assert_allclose(likelihoods.Bernoulli().mean(logits), p, rtol=1e-6)
 
 
+def test_bernoulli_log_prob_and_gradient_hold_for_confident_logits():
+    # float64 references: log σ(l) = −log1p(e^−l), log(1 − σ(l)) = −log1p(e^l).
+    logits = np.array([-60.0, -17.0, -3.0, 0.0, 3.0, 17.0, 60.0], "float32")
+    l64 = logits.astype("float64")
+    for value in (0.0, 1.0, 0.25):
+        x = np.full_like(logits, value)
+        expected = -value * np.logaddexp(0, -l64) - (1 - value) * np.logaddexp(0, l64)
+        lt = tf.constant(logits)
+        with tf.GradientTape() as tape:
+            tape.watch(lt)
+            log_p = likelihoods.Bernoulli().distribution(lt).log_prob(x)
+        # Within a few float32 ulp of |l| (the logits' own precision).
+        np.testing.assert_allclose(log_p.numpy(), expected, rtol=1e-6,
+                                   atol=4 * np.spacing(np.abs(logits)).max())
+        np.testing.assert_allclose(tape.gradient(log_p, lt).numpy(),
+                                   value - 1 / (1 + np.exp(-l64)), atol=1e-6)
+
+
 def test_gaussian_fixed_scale_log_prob_matches_closed_form():
     mu = np.array([[0.1, -0.4]], "float32")
     x = np.array([[0.5, 0.5]], "float32")
