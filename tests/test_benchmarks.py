@@ -76,6 +76,22 @@ def test_train_throughput_quick_reports_the_floor_and_every_row():
     assert_provenance(out, "train_throughput.py --quick --rounds 1 --examples 512")
 
 
+@pytest.mark.slow
+def test_step_profile_reports_every_stage(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "bin.npz", **{split: (rng.random((300, 784)) < 0.3).astype("uint8")
+                                      for split in ("train", "valid", "test")})
+    out = run_script("step_profile.py", "--data", str(tmp_path / "bin.npz"), "--steps", "2",
+                     "--rounds", "1", "--examples", "300")
+    rows = re.findall(r"^(layers|\+ ELBO|\+ update|fit)\s+([\d.]+)\s+([\d.]+)\s+([+-][\d.]+)\s+"
+                      r"(-?\d+)%$", out, re.M)
+    assert [r[0] for r in rows] == ["layers", "+ ELBO", "+ update", "fit"]
+    assert all(float(r[1]) > 0 and float(r[2]) >= float(r[1]) for r in rows)
+    assert re.search(r"^fit: [\d,]+ samples/s", out, re.M)
+    assert_provenance(out, f"step_profile.py --data {tmp_path / 'bin.npz'} --steps 2 "
+                           "--rounds 1 --examples 300")
+
+
 def assert_provenance(out, script_and_args):
     """The run ends with the machine line and the command that reproduces it."""
     machine, cmd = out.strip().splitlines()[-2:]

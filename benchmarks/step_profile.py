@@ -1,0 +1,127 @@
+"""Where one training step of Burda et al.'s MLP VAE spends its time, stage by stage.
+
+    python benchmarks/step_profile.py --data ../shared/data/binarized_mnist.npz
+
+The same model (`_common.burda_mlp`: 784-200-200-50 tanh, Bernoulli, batch 100,
+the peers benchmark's mlp) is taken apart into nested stages, each a prefix of
+the next, each run as `--steps` steps inside one compiled `tf.function` over
+batches already in memory (no input pipeline, no per-step Python):
+
+1. layers: the networks' forward and backward ops alone (encoder, posterior
+   head, decoder; z = μ + σ·ε with ε fixed, loss Σ logits·x): the floor every
+   step on these layers pays;
+2. + ELBO: `VAE.objective_terms` (fresh noise, the Bernoulli log-likelihood,
+   the analytic KL) and its gradient, no update;
+3. + update: `VAE.train_step` in full (the FusedAdam update and the metrics);
+4. fit: `VAE.compile()` + `fit(tfvae.datasets.make_dataset(x, 100))`, what a
+   user runs (10 steps per call, the `tf.data` pipeline, callbacks).
+
+The stages run in turn, `--rounds` times, in one process; the table gives the
+best and median milliseconds per step and what each stage adds. A difference
+of best times is the stage's own cost; a stage's share of the `fit` step says
+what removing it entirely could buy at most.
+"""
+
+import argparse
+import time
+
+# First: _common sets TensorFlow's log level before TensorFlow loads.
+from _common import burda_mlp, load_binarized_mnist, provenance
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae import datasets
+
+BATCH = 100
+
+
+def stage_functions(model, batches, steps):
+    """The three compiled stages; each runs `steps` steps and returns a scalar."""
+    weights = model.trainable_weights
+    eps = tf.random.stateless_normal((BATCH, model.latent_dim), seed=(0, 1))
+    n = batches.shape[0]
+
+    def use(gradients):
+        # Consumed, so the gradients cannot be pruned from the graph.
+        return tf.add_n([tf.reduce_sum(g) for g in gradients])
+
+    def layers_step(x):
+        with tf.GradientTape() as tape:
+            loc, scale = model.posterior_head(model.features(x, training=True))
+            logits = model.decoder(loc + scale * eps, training=True)
+            loss = tf.reduce_sum(logits * x)
+        return use(tape.gradient(loss, weights))
+
+    def elbo_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.objective_terms(x, training=True).loss)
+        return use(tape.gradient(loss, weights))
+
+    def train_step(x):
+        return model.train_step(x)["loss"]
+
+    def looped(step):
+        @tf.function
+        def run():
+            total = tf.constant(0.0)
+            for i in tf.range(steps):
+                # One step at a time, as in training: otherwise the while loop
+                # overlaps the steps of the stages that update no weights.
+                tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+                total += tf.cast(step(batches[i % n]), tf.float32)
+            return total
+        return run
+
+    return {"layers": looped(layers_step), "+ ELBO": looped(elbo_step),
+            "+ update": looped(train_step)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True,
+                        help="binarized_mnist.npz (keys train/valid/test, 0/1 values)")
+    parser.add_argument("--steps", type=int, default=100, help="steps per timed call")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--examples", type=int, default=50_000,
+                        help="training images used (fit's epoch is this many)")
+    args = parser.parse_args(argv)
+
+    x = load_binarized_mnist(args.data)["train"][:args.examples]
+    batches = tf.constant(x[: len(x) // BATCH * BATCH].reshape(-1, BATCH, 784))
+    model = burda_mlp(seed=0)
+    model.compile()
+    dataset = datasets.make_dataset(x, batch_size=BATCH)
+    model.fit(dataset, epochs=1, verbose=0)              # builds, traces, fills the cache
+    stages = stage_functions(model, batches, args.steps)
+    for run in stages.values():
+        run()                                            # traces
+    fit_steps = len(x) // BATCH
+
+    times = {name: [] for name in [*stages, "fit"]}
+    for _ in range(args.rounds):
+        for name, run in stages.items():
+            start = time.perf_counter()
+            run().numpy()
+            times[name].append((time.perf_counter() - start) / args.steps)
+        start = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0)
+        times["fit"].append((time.perf_counter() - start) / fit_steps)
+
+    best = {k: 1e3 * min(v) for k, v in times.items()}
+    print(f"Burda MLP VAE (784-200-200-50 tanh, Bernoulli), batch {BATCH}, float32; "
+          f"{args.rounds} rounds of {args.steps} compiled steps per stage and a "
+          f"{fit_steps}-step fit epoch")
+    print(f"{'stage':<12} {'best ms':>8} {'median ms':>10} {'adds (best)':>12} {'of fit':>7}")
+    previous = 0.0
+    for name, values in times.items():
+        adds = best[name] - previous if name != "fit" else best["fit"] - best["+ update"]
+        print(f"{name:<12} {best[name]:>8.2f} {1e3 * np.median(values):>10.2f} "
+              f"{adds:>+12.2f} {adds / best['fit']:>7.0%}")
+        previous = best[name]
+    print(f"fit: {BATCH / best['fit'] * 1e3:,.0f} samples/s at its best step time")
+    provenance(__file__, argv)
+
+
+if __name__ == "__main__":
+    main()
