@@ -429,16 +429,21 @@ def test_evaluate_defaults_to_the_runs_data_split_and_binarization(tmp_path, cap
                                      "--no-binarize"], capsys)[::2], 1, r"not binary")
 
 
-@pytest.mark.slow
-def test_train_on_a_folder_of_images_and_reconstruct_from_it(tmp_path, capsys):
+def write_class_folders(root, image_shape):
+    """root/circle and root/square, ten random uint8 PNGs of `image_shape` each."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for label in ("circle", "square"):
-        (tmp_path / "images" / label).mkdir(parents=True)
+        (root / label).mkdir(parents=True)
         for i in range(10):
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-                tmp_path / "images" / label / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, image_shape, dtype=np.uint8)).save(
+                root / label / f"{i}.png")
+
+
+@pytest.mark.slow
+def test_train_on_a_folder_of_images_and_reconstruct_from_it(tmp_path, capsys):
+    write_class_folders(tmp_path / "images", (8, 8, 3))
     run = tmp_path / "run"
     code, _, err = run_main(["train", "--data", str(tmp_path / "images"), "--epochs", "1",
                              "--hidden-units", "16", "--likelihood", "continuous_bernoulli",
@@ -497,14 +502,7 @@ def test_conditional_run_draws_a_named_class_and_scores_log_px_given_y(tmp_path,
 
 @pytest.mark.slow
 def test_conditional_run_on_class_folders_and_unlabelled_data(tmp_path, capsys):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for label in ("circle", "square"):
-        (tmp_path / "images" / label).mkdir(parents=True)
-        for i in range(10):
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(
-                tmp_path / "images" / label / f"{i}.png")
+    write_class_folders(tmp_path / "images", (8, 8))
     run = tmp_path / "run"
     code, _, err = run_main(["train", "--data", str(tmp_path / "images"), "--conditional",
                              "--epochs", "1", "--hidden-units", "16", "--likelihood",
@@ -513,7 +511,7 @@ def test_conditional_run_on_class_folders_and_unlabelled_data(tmp_path, capsys):
     assert runs.load_model(run / "model.keras").class_names == ("circle", "square")
     assert run_main(["sample", "--model", str(run / "model.keras"), "--label", "square",
                      "--out", str(tmp_path / "s.png")], capsys)[0] == 0
-    np.save(tmp_path / "plain.npy", rng.random((50, 8, 8)).astype("float32"))
+    np.save(tmp_path / "plain.npy", np.random.default_rng(0).random((50, 8, 8)).astype("float32"))
     assert_one_line_error(*run_main(["train", "--data", str(tmp_path / "plain.npy"),
                                      "--conditional", "--out", str(tmp_path / "r2")],
                                     capsys)[::2], 1, r"--conditional needs a labelled dataset")
