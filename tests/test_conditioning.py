@@ -220,6 +220,42 @@ def test_fit_takes_arrays_datasets_and_validation_pairs(fashion_small):
     assert vector.sample(2, labels=[0.1, 0.2, 0.3]).shape == (2, 28, 28)
 
 
+def test_predict_reconstructs_given_the_labels_passed_with_x(fashion_small):
+    model = small_vae(num_classes=10, seed=0)
+    x = tfvae.datasets.binarize(fashion_small["x_test"][:12], seed=0)
+    y = fashion_small["y_test"][:12]
+    other = (y + 1) % 10
+    for labels in (y, other):
+        expected = to_numpy(model.reconstruct(x, labels=labels))
+        np.testing.assert_allclose(model.predict((x, labels), batch_size=5, verbose=0),
+                                   expected, atol=1e-6)
+        batches = tf.data.Dataset.from_tensor_slices((x, np.eye(10)[labels])).batch(5)
+        np.testing.assert_allclose(model.predict(batches, verbose=0), expected, atol=1e-6)
+    # The labels reach the decoder: other labels, other reconstructions.
+    assert np.abs(model.predict((x, y), verbose=0) - model.predict((x, other), verbose=0)).max() > 1e-3
+    plain = small_vae(seed=0)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), to_numpy(plain.reconstruct(x)),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("conditional,data,pattern", [
+    (True, lambda x, y: x, r"conditional VAE .*call predict\(\(x, y\)\).*x alone, of shape \(8, 28, 28\)"),
+    (True, lambda x, y: (x, y[:7]), r"`y` has 7 labels but `x` has 8"),
+    (True, lambda x, y: (x, y + 10), r"class ids in \[0, 10\)"),
+    (True, lambda x, y: tf.data.Dataset.from_tensor_slices(x).batch(4),
+     r"yields single tensors \(x alone\)"),
+    (True, lambda x, y: (x[:, :27], y), r"Expected `x` of shape \(batch, 28, 28\)"),
+    (False, lambda x, y: (x, y), r"unconditional: `predict` takes x alone"),
+    (False, lambda x, y: np.full((8, 28, 28), np.nan), r"NaN or Inf"),
+])
+def test_bad_predict_inputs_are_named_before_tracing(conditional, data, pattern, fashion_small):
+    model = small_vae(num_classes=10 if conditional else None)
+    x, y = fashion_small["x_test"][:8], fashion_small["y_test"][:8]
+    with pytest.raises(ValueError, match=pattern):
+        model.predict(data(x, y), verbose=0)
+    assert model.predict_function is None
+
+
 def test_make_dataset_keeps_each_label_with_its_example():
     x = np.arange(40, dtype="float32").reshape(20, 2) / 40
     y = np.arange(20)

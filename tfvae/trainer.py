@@ -105,6 +105,36 @@ class Trainer(keras.Model):
         self._compile_if_needed()
         return super().evaluate(x, y, *args, **kwargs)
 
+    def predict(self, x, *args, **kwargs):
+        """As `keras.Model.predict`: the reconstructions E[x | z = latent code of x].
+
+        A conditional VAE reconstructs x given its labels: pass `(x, y)` as
+        `x` (arrays, y as for `fit`) or a dataset of `(x, y)` batches. Values
+        are not checked against the likelihood's support: a reconstruction
+        scores nothing.
+
+        Raises:
+            ValueError: data of the wrong shape, NaN/Inf, labels missing from
+                a conditional model's input or given to an unconditional one.
+        """
+        return super().predict(self._checked_predict_data(x), *args, **kwargs)
+
+    def _checked_predict_data(self, x):
+        import tensorflow as tf
+
+        if self.condition is None:
+            if isinstance(x, tuple):
+                raise ValueError(f"This VAE is unconditional: `predict` takes x alone. "
+                                 f"Received: x, a tuple of {len(x)}")
+            return check_data(x, self.data_shape, None, name="x")
+        if isinstance(x, tuple) and len(x) == 2:
+            return conditional_data.check_data(*x, self.condition, self.data_shape, None)
+        if not isinstance(x, tf.data.Dataset) and x is not None:
+            raise ValueError(f"This conditional VAE ({self.condition.describe()}) reconstructs "
+                             f"x given its labels y: call predict((x, y)), or pass a dataset of "
+                             f"(x, y) batches. Received: x alone, of shape {np.shape(x)}")
+        return conditional_data.check_data(x, None, self.condition, self.data_shape, None)[0]
+
     def _checked_data(self, x, y, kwargs, method, validation_data=None):
         """(x, y, validation_data) checked before anything is traced; y is None
         for an unconditional model, which refuses it."""

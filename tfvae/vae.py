@@ -333,6 +333,12 @@ class VAE(Trainer):
         return self._update_metrics(per_example_loss + self._regularization_loss(),
                                     reconstruction, kl, iwae)
 
+    def predict_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if y is None and isinstance(x, (tuple, list)) and len(x) == 2:
+            x, y = x  # predict((x, y)) on arrays: Keras hands the pair over as x
+        return self(x, labels=conditioning.as_condition(y, self.condition, validate=True))
+
     # ---- convenience ---------------------------------------------------------
 
     def decode_mean(self, z, labels=None):

@@ -82,7 +82,8 @@ def check_array(x, data_shape, likelihood, name="x"):
 
     Raises:
         ValueError: empty, non-numeric, wrong shape, NaN/Inf, or outside the
-            likelihood's support — each message says which.
+            likelihood's support (unchecked when `likelihood` is None) — each
+            message says which.
     """
     x = np.asarray(x)
     if x.dtype == np.bool_:
@@ -103,7 +104,8 @@ def check_array(x, data_shape, likelihood, name="x"):
     bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
     if bad:
         raise ValueError(f"`{name}` contains {bad} NaN or Inf value(s); clean the data first.")
-    likelihood.check_support(x)
+    if likelihood is not None:
+        likelihood.check_support(x)
     return x
 
 
