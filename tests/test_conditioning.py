@@ -231,6 +231,8 @@ def test_predict_reconstructs_given_the_labels_passed_with_x(fashion_small):
                                    expected, atol=1e-6)
         batches = tf.data.Dataset.from_tensor_slices((x, np.eye(10)[labels])).batch(5)
         np.testing.assert_allclose(model.predict(batches, verbose=0), expected, atol=1e-6)
+        pairs = ((x[i:i + 5], labels[i:i + 5]) for i in range(0, 12, 5))  # Keras reads these
+        np.testing.assert_allclose(model.predict(pairs, verbose=0), expected, atol=1e-6)
     # The labels reach the decoder: other labels, other reconstructions.
     assert np.abs(model.predict((x, y), verbose=0) - model.predict((x, other), verbose=0)).max() > 1e-3
     plain = small_vae(seed=0)

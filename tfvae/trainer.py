@@ -120,8 +120,6 @@ class Trainer(keras.Model):
         return super().predict(self._checked_predict_data(x), *args, **kwargs)
 
     def _checked_predict_data(self, x):
-        import tensorflow as tf
-
         if self.condition is None:
             if isinstance(x, tuple):
                 raise ValueError(f"This VAE is unconditional: `predict` takes x alone. "
@@ -129,7 +127,7 @@ class Trainer(keras.Model):
             return check_data(x, self.data_shape, None, name="x")
         if isinstance(x, tuple) and len(x) == 2:
             return conditional_data.check_data(*x, self.condition, self.data_shape, None)
-        if not isinstance(x, tf.data.Dataset) and x is not None:
+        if isinstance(x, (np.ndarray, list, tf.Tensor)):
             raise ValueError(f"This conditional VAE ({self.condition.describe()}) reconstructs "
                              f"x given its labels y: call predict((x, y)), or pass a dataset of "
                              f"(x, y) batches. Received: x alone, of shape {np.shape(x)}")
