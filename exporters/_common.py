@@ -23,6 +23,43 @@ def check_model(model):
                          "is built at construction) or load it with keras.models.load_model.")
 
 
+def float32_model(model):
+    """`model` if it computes in float32, else its float32 twin: same config and weights.
+
+    Mixed precision is a way to train: the variables stay float32, and what
+    runs on a phone are float32 kernels (or the quantized ones the exporters
+    derive from them). TFLite's builtin ops have no bfloat16 kernels, and a
+    SavedModel of bfloat16 layers would serve bfloat16 rounding, so a
+    mixed-precision model is exported, and verified, as the float32 model with
+    its weights. It differs from the mixed-precision Keras model by that
+    model's own rounding (bfloat16 keeps 8 significant bits).
+    """
+    if model.dtype_policy.compute_dtype == "float32":
+        return model
+    twin = type(model).from_config(_float32_config(model.get_config()))
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _float32_config(config):
+    """A Keras config with every mixed dtype policy (nested layers' too) set to float32.
+
+    Other dtypes (an integer input's, a layer pinned to float32) are kept.
+    """
+    if isinstance(config, dict):
+        return {key: "float32" if key == "dtype" and _is_mixed(value)
+                else _float32_config(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
+
+
+def _is_mixed(dtype):
+    """Whether a serialized dtype (a name, or a policy's config) is a mixed policy."""
+    name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    return isinstance(name, str) and name.startswith("mixed_")
+
+
 def check_quantize(quantize, name="quantize"):
     """Returns the mode (None for float32) or raises ValueError listing the valid ones.
 

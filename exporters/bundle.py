@@ -119,6 +119,7 @@ def export(model, path, signatures, batch_size=None, num_samples=1, quantize=Non
     """
     path = os.fspath(path)
     _common.check_model(model)
+    model = _common.float32_model(model)
     names, batch_size, num_samples = signatures_lib.check(model, signatures, batch_size,
                                                           num_samples)
     quantize = _common.check_quantize(quantize)

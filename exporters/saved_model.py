@@ -114,6 +114,9 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
     1 and 8, max abs error ≤ 1e-5), then renamed to `path`. A failure leaves
     nothing at `path`.
 
+    A mixed-precision model is exported as its float32 twin (same weights;
+    `exporters._common.float32_model`).
+
     Args:
         model: a built `tfvae.VAE`.
         path: str, the SavedModel directory to create.
@@ -143,6 +146,8 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
     images = decode(z=tf.random.normal([16, model.latent_dim]))["mean"]
     ```
     """
+    _common.check_model(model)
+    model = _common.float32_model(model)
     return pipeline.export(
         model, path, "savedmodel",
         lambda tmp: write_saved_model(model, tmp, part, in_graph_sampling),

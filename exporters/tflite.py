@@ -187,7 +187,8 @@ def export_tflite(model, path, part=None, quantize=None, overwrite=False, verify
     at batch sizes 1 and 8 (bounds in `exporters.parity.TOLERANCES`: 1e-5 for
     float32, 5e-3 for float16, max/mean 0.05/0.01 for dynamic and 0.15/0.03 for
     int8), then renamed to `path`. A failure leaves nothing at `path`. Only
-    TFLite builtin ops are allowed.
+    TFLite builtin ops are allowed. A mixed-precision model is exported as its
+    float32 twin (same weights; `exporters._common.float32_model`).
 
     With `signatures`, one file holds one subgraph per named signature
     ("encode", "decode", "generate", "score"; see `exporters.signatures`), each
@@ -243,6 +244,8 @@ def export_tflite(model, path, part=None, quantize=None, overwrite=False, verify
     if not path.endswith(".tflite"):
         raise ValueError("The TFLite export requires the path to end with '.tflite'. "
                          f"Got: {path!r}")
+    _common.check_model(model)
+    model = _common.float32_model(model)
     if signatures is not None:
         if part is not None or in_graph_sampling:
             raise ValueError("Pass either `part` (one signature) or `signatures` (several "

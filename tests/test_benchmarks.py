@@ -116,7 +116,7 @@ def test_layer_kernels_times_every_layer():
 def test_conditional_quick_reports_every_figure():
     args = ("--quick", "--data", "default", "--minutes", "0.05", "--judge-epochs", "1",
             "--samples-per-class", "3", "--classify-examples", "5", "--classify-samples", "2",
-            "--eval-examples", "5", "--num-samples", "3")
+            "--eval-examples", "5", "--num-samples", "3", "--curve")
     out = run_script("conditional.py", *args)
     rows = re.findall(r"^(conditional|unconditional)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+) "
                       r"(−log p\(x\|y\)|−log p\(x\))\s+([\d.]+)$", out, re.M)
@@ -129,6 +129,11 @@ def test_conditional_quick_reports_every_figure():
                     r"of 5 test images [\d.]+%", r"labelled as asked: [\d.]+% \(3 per class",
                     r"per class: T-shirt/top \d+%", r"K=2: test accuracy [\d.]+% on 5 images"):
         assert re.search(pattern, out), (pattern, out)
+    curve = re.findall(r"^\s+(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)%\s+([\d.]+)%$", out, re.M)
+    assert [int(c[0]) for c in curve] == list(range(1, int(rows[0][1]) + 1)), out
+    # The last point is the final model: the same figures as the report's.
+    final = re.search(r"labelled as asked: ([\d.]+)%", out).group(1)
+    assert curve[-1][1] == final
     assert_provenance(out, "conditional.py " + " ".join(args))
 
 

@@ -187,3 +187,82 @@ def test_conditional_model_trains_in_bfloat16(architecture, fashion_small, tmp_p
     assert loaded.dtype_policy.name == "mixed_bfloat16" and loaded.condition == vae.condition
     np.testing.assert_array_equal(to_numpy(loaded.encode(x[:8], labels=y[:8]).mean()),
                                   to_numpy(vae.encode(x[:8], labels=y[:8]).mean()))
+
+
+def _litert(path, **inputs):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path)).get_signature_runner()(**inputs)
+
+
+@pytest.mark.slow
+def test_a_bfloat16_model_exports_as_float32_with_its_weights(trained_weights, tmp_path):
+    import exporters
+
+    vae = small_vae(seed=0, dtype="mixed_bfloat16")
+    vae.set_weights(trained_weights)
+    z = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    # The decoder in float32 numpy: Dense relu, Dense relu, Dense, sigmoid.
+    (w1, b1), (w2, b2), (w3, b3) = (layer.get_weights() for layer in vae.decoder.layers[:3])
+    hidden = np.maximum(np.maximum(z @ w1 + b1, 0) @ w2 + b2, 0)
+    expected = (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(8, 28, 28)
+
+    info = exporters.export_tflite(vae, tmp_path / "decoder.tflite")
+    assert info["passed"]
+    got = _litert(tmp_path / "decoder.tflite", z=z)["mean"]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    exporters.export_saved_model(vae, tmp_path / "decoder")
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(tmp_path / "decoder")).signatures["serving_default"]
+    np.testing.assert_allclose(served(z=tf.constant(z))["mean"].numpy(), expected, atol=1e-5)
+    # The model itself still computes in bfloat16: it differs from float32 by
+    # its rounding, no more.
+    assert vae.dtype_policy.name == "mixed_bfloat16"
+    mixed = to_numpy(vae.decode_mean(z))
+    assert 1e-4 < np.abs(mixed - expected).max() < 0.05
+
+
+@pytest.mark.slow
+def test_a_bfloat16_conditional_conv_generator_exports_to_tflite(fashion_small, tmp_path):
+    import exporters
+
+    vae = small_vae(architecture="conv", num_classes=10, seed=0, dtype="mixed_bfloat16")
+    vae.compile()
+    vae.fit(fashion_small["x_train"][:256], fashion_small["y_train"][:256], batch_size=64,
+            epochs=1, verbose=0)
+    path = tmp_path / "generator.tflite"
+    info = exporters.export_tflite(vae, path, part="generator")
+    assert info["passed"] and all("bfloat16" not in str(v) for v in info.values())
+    eps = np.random.default_rng(1).normal(size=(4, 2)).astype("float32")
+    labels = np.array([0, 3, 7, 9], "int32")
+    got = _litert(path, eps=eps, label=labels)["mean"]
+    mixed = to_numpy(vae.decode_mean(eps, labels=labels))
+    assert np.abs(got - mixed).max() < 0.05
+
+
+def test_the_float32_twin_of_custom_mixed_networks_keeps_other_dtypes():
+    from exporters._common import float32_model
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        encoder = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                                    keras.layers.Dense(16, activation="relu")])
+        decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
+                                    keras.layers.Dense(784, dtype="float32"),
+                                    keras.layers.Reshape((28, 28), dtype="float32")])
+        vae = small_vae(encoder=encoder, decoder=decoder, seed=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert encoder.layers[-1].compute_dtype == "bfloat16"
+    twin = float32_model(vae)
+    assert twin is not vae and twin.dtype_policy.name == "float32"
+    layers = twin.encoder.layers + twin.decoder.layers
+    assert all(layer.dtype_policy.name == "float32" for layer in layers)
+    for a, b in zip(twin.get_weights(), vae.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    z = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    h = np.maximum(z @ decoder.layers[0].get_weights()[0] + decoder.layers[0].get_weights()[1], 0)
+    w, b = decoder.layers[1].get_weights()
+    np.testing.assert_allclose(to_numpy(twin.decoder(z)).reshape(4, -1), h @ w + b, atol=1e-5)
+    assert float32_model(twin) is twin

@@ -25,6 +25,10 @@ by round, --rounds times (seed = --seed + round), so a busy spell of a shared
 machine hits both; every run also records how many cores other processes kept
 busy meanwhile (from /proc/stat and the child's rusage). Prints per model the
 per-round samples/s, the tfvae/torch ratio, min/median/max, and writes --out.
+
+`--tfvae-precision float32,mixed_bfloat16` makes each tfvae policy an arm of
+every round (the order rotates by round), so bfloat16 is read against float32
+measured minutes apart, and both against the twin.
 """
 
 import argparse
@@ -48,6 +52,7 @@ MODELS = {
             "Bernoulli, batch 128, Adam lr 1e-3 eps 1e-7",
 }
 SIDES = {"tfvae": "tfvae_side.py", "torch": "torch_side.py"}
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def busy_seconds():
@@ -80,46 +85,59 @@ def spread(values):
     return min(values), statistics.median(values), max(values)
 
 
+def arm_name(precision):
+    """The label of a tfvae arm: "tfvae" in float32, else "tfvae <policy>"."""
+    return "tfvae" if precision == "float32" else f"tfvae {precision}"
+
+
 def table(model, description, source, runs, seconds):
-    tf_runs, torch_runs = runs["tfvae"], runs["torch"]
-    rows = [
-        ("tfvae samples/s", [r["samples_per_s"] for r in tf_runs], "{:,.0f}"),
-        ("torch samples/s", [r["samples_per_s"] for r in torch_runs], "{:,.0f}"),
-        ("ratio tfvae/torch", [a["samples_per_s"] / b["samples_per_s"]
-                               for a, b in zip(tf_runs, torch_runs)], "{:.2f}x"),
-        ("tfvae held-out -ELBO", [r["heldout_neg_elbo"] for r in tf_runs], "{:.2f}"),
-        ("torch held-out -ELBO", [r["heldout_neg_elbo"] for r in torch_runs], "{:.2f}"),
-        ("-ELBO tfvae - torch", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
-                                 for a, b in zip(tf_runs, torch_runs)], "{:+.2f}"),
-        ("tfvae epochs", [r["epochs"] for r in tf_runs], "{:.2f}"),
-        ("torch epochs", [r["epochs"] for r in torch_runs], "{:.2f}"),
-        (f"tfvae warm-up s ({tf_runs[0]['warmup_steps']} steps)",
-         [r["warmup_s"] for r in tf_runs], "{:.2f}"),
-        (f"torch warm-up s ({torch_runs[0]['warmup_steps']} steps)",
-         [r["warmup_s"] for r in torch_runs], "{:.2f}"),
-        ("others' cores, tfvae run", [r["others_cores"] for r in tf_runs], "{:.2f}"),
-        ("others' cores, torch run", [r["others_cores"] for r in torch_runs], "{:.2f}"),
-    ]
-    n = len(tf_runs)
-    width = 30
+    arms = [a for a in runs if a != "torch"]
+    torch_runs = runs["torch"]
+
+    def per_round(key, arm):
+        return [r[key] for r in runs[arm]]
+
+    rows = [(f"{arm} samples/s", per_round("samples_per_s", arm), "{:,.0f}")
+            for arm in arms + ["torch"]]
+    rows += [(f"ratio {arm}/torch", [a["samples_per_s"] / b["samples_per_s"]
+                                     for a, b in zip(runs[arm], torch_runs)], "{:.2f}x")
+             for arm in arms]
+    rows += [(f"ratio {arm}/tfvae", [a["samples_per_s"] / b["samples_per_s"]
+                                     for a, b in zip(runs[arm], runs[arms[0]])], "{:.2f}x")
+             for arm in arms[1:]]
+    rows += [(f"{arm} held-out -ELBO", per_round("heldout_neg_elbo", arm), "{:.2f}")
+             for arm in arms + ["torch"]]
+    rows += [(f"-ELBO {arm} - torch", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
+                                       for a, b in zip(runs[arm], torch_runs)], "{:+.2f}")
+             for arm in arms]
+    rows += [(f"-ELBO {arm} - tfvae", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
+                                       for a, b in zip(runs[arm], runs[arms[0]])], "{:+.2f}")
+             for arm in arms[1:]]
+    rows += [(f"{arm} epochs", per_round("epochs", arm), "{:.2f}") for arm in arms + ["torch"]]
+    rows += [(f"{arm} warm-up s ({runs[arm][0]['warmup_steps']} steps)",
+              per_round("warmup_s", arm), "{:.2f}") for arm in arms + ["torch"]]
+    rows += [(f"others' cores, {arm} run", per_round("others_cores", arm), "{:.2f}")
+             for arm in arms + ["torch"]]
+    n = len(torch_runs)
+    width = max(30, max(len(label) for label, _, _ in rows) + 1)
     lines = [f"## {model}: {description}",
-             f"data: {source}; {tf_runs[0]['train_n']:,} train, "
-             f"{tf_runs[0]['heldout_n']:,} held-out; {seconds:g} s of training per run",
+             f"data: {source}; {torch_runs[0]['train_n']:,} train, "
+             f"{torch_runs[0]['heldout_n']:,} held-out; {seconds:g} s of training per run",
              f"{'':{width}}" + "".join(f"{f'round {i + 1}':>10}" for i in range(n))
              + f"{'min':>10}{'median':>10}{'max':>10}"]
     for label, values, fmt in rows:
         cells = list(values) + list(spread(values))
         lines.append(f"{label:{width}}" + "".join(f"{fmt.format(v):>10}" for v in cells))
-    se = max(r["heldout_se"] for r in tf_runs + torch_runs)
+    se = max(r["heldout_se"] for arm_runs in runs.values() for r in arm_runs)
     lines.append(f"(-ELBO: mean over held-out examples of -(log p(x|z) - KL) at one "
                  f"z ~ q(z|x); standard error <= {se:.2f} nats)")
     return "\n".join(lines)
 
 
-def side_args(args, model, path, side, round_index):
+def side_args(args, model, path, side, round_index, precision=None):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
-    precision = ["--precision", args.tfvae_precision] if side == "tfvae" else []
+    precision = ["--precision", precision] if side == "tfvae" else []
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
             *threads, *precision]
@@ -145,8 +163,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tfvae-python", default=sys.executable)
     parser.add_argument("--tfvae-precision", default="float32",
-                        choices=("float32", "mixed_bfloat16", "mixed_float16"),
-                        help="tfvae's Keras dtype policy (the twin stays float32)")
+                        help="tfvae's Keras dtype policies, comma-separated: each is an arm "
+                             f"of every round, interleaved with the rest; from {PRECISIONS} "
+                             "(the twin stays float32)")
     parser.add_argument("--torch-python", default=str(ROOT / ".venv-peers/bin/python"))
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads of the twin; default: the usable cores")
@@ -156,6 +175,10 @@ def main():
     if any(m not in MODELS for m in models):
         parser.error(f"Unrecognized models={args.models!r}. Supported models are: "
                      f"{list(MODELS)}.")
+    precisions = args.tfvae_precision.split(",")
+    if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
+        parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
+                     f"Supported policies are: {list(PRECISIONS)}.")
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
         parser.error("--rounds and --warmup-steps must be >= 1 and --seconds > 0. Received: "
                      f"rounds={args.rounds}, seconds={args.seconds}, "
@@ -170,16 +193,19 @@ def main():
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         data = {m: prepare_data(m, args, tmp) for m in models}
-        runs = {m: {"tfvae": [], "torch": []} for m in models}
+        # Arms: one per tfvae precision, then the twin; each round rotates
+        # which goes first, so a busy spell of the machine hits all of them.
+        arms = [(arm_name(p), "tfvae", p) for p in precisions] + [("torch", "torch", None)]
+        runs = {m: {arm: [] for arm, _, _ in arms} for m in models}
         for r in range(args.rounds):
             for model in models:
-                order = ("tfvae", "torch") if r % 2 == 0 else ("torch", "tfvae")
-                for side in order:
+                shift = r % len(arms)
+                for arm, side, precision in arms[shift:] + arms[:shift]:
                     python = args.tfvae_python if side == "tfvae" else args.torch_python
-                    result = run_side(python, SIDES[side],
-                                      side_args(args, model, data[model][0], side, r))
-                    runs[model][side].append(result)
-                    print(f"round {r + 1}/{args.rounds} {model:4s} {side:5s} "
+                    result = run_side(python, SIDES[side], side_args(
+                        args, model, data[model][0], side, r, precision))
+                    runs[model][arm].append(result)
+                    print(f"round {r + 1}/{args.rounds} {model:4s} {arm:20s} "
                           f"{result['samples_per_s']:9,.0f} samples/s  -ELBO "
                           f"{result['heldout_neg_elbo']:.2f}  others' cores "
                           f"{result['others_cores']:.2f}", file=sys.stderr, flush=True)
@@ -190,7 +216,7 @@ def main():
         report["models"][model] = {"description": MODELS[model], "data": data[model][1],
                                    **runs[model]}
     first = runs[models[0]]
-    print(f"{first['tfvae'][0]['version']}; {first['torch'][0]['version']}, "
+    print(f"{first[arms[0][0]][0]['version']}; {first['torch'][0]['version']}, "
           f"{first['torch'][0]['threads']} threads; started {report['date']}; "
           f"all runs in {args.out}")
     # Imported only now: it loads TensorFlow, which the driver needs for

@@ -104,6 +104,9 @@ def main():
     parser.add_argument("--model", choices=("mlp", "conv"))
     parser.add_argument("--data", help=".npz with uint8 0/1 'train' and 'valid'")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train this many epochs instead of --seconds (to compare "
+                             "precisions at equal steps)")
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -128,9 +131,10 @@ def main():
     vae.fit(datasets.make_dataset(warm, batch_size=batch_size, seed=args.seed), verbose=0)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
-    budget = Budget(start + args.seconds, len(x_train), batch_size)
+    deadline = math.inf if args.epochs else start + args.seconds
+    budget = Budget(deadline, len(x_train), batch_size)
     vae.fit(datasets.make_dataset(x_train, batch_size=batch_size, seed=args.seed),
-            epochs=10**6, verbose=0, callbacks=[budget])
+            epochs=args.epochs or 10**6, verbose=0, callbacks=[budget])
     elapsed = time.perf_counter() - start
     neg_elbo, se = heldout(vae, x_valid)
     print(json.dumps({
