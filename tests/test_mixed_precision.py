@@ -241,7 +241,7 @@ def test_a_bfloat16_conditional_conv_generator_exports_to_tflite(fashion_small, 
     assert np.abs(got - mixed).max() < 0.05
 
 
-def test_the_float32_twin_of_custom_mixed_networks_keeps_other_dtypes():
+def test_the_float32_twin_of_custom_mixed_networks_has_their_weights():
     from exporters._common import float32_model
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -259,6 +259,7 @@ def test_the_float32_twin_of_custom_mixed_networks_keeps_other_dtypes():
     assert twin is not vae and twin.dtype_policy.name == "float32"
     layers = twin.encoder.layers + twin.decoder.layers
     assert all(layer.dtype_policy.name == "float32" for layer in layers)
+    assert len(twin.get_weights()) == len(vae.get_weights())
     for a, b in zip(twin.get_weights(), vae.get_weights()):
         np.testing.assert_array_equal(a, b)
     z = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")

@@ -20,9 +20,9 @@ framework's thread pools or allocator touch the other. A run takes
 --warmup-steps steps (timed apart: tracing on the tfvae side), then trains for
 --seconds of wall time, then evaluates −ELBO = −(log p(x|z) − KL) per held-out
 example at ONE z ~ q(z|x) — the estimator both sides train on — reported as its
-mean ± standard error. The two sides alternate, and which goes first alternates
-by round, --rounds times (seed = --seed + round), so a busy spell of a shared
-machine hits both; every run also records how many cores other processes kept
+mean ± standard error. The sides alternate, and which goes first rotates by
+round, --rounds times (seed = --seed + round), so a busy spell of a shared
+machine hits all of them; every run also records how many cores other processes kept
 busy meanwhile (from /proc/stat and the child's rusage). Prints per model the
 per-round samples/s, the tfvae/torch ratio, min/median/max, and writes --out.
 
