@@ -112,8 +112,9 @@ class Curve(keras.callbacks.Callback):
             "train_s": round(start - self.start, 1), "sample_agreement": agreement,
             "judge_reconstruction_accuracy": judge_reconstructions(
                 self.model, self.judge, self.x_bits, self.y)})
-        self.budget.pause(time.perf_counter() - start)
-        self.start += time.perf_counter() - start
+        spent = time.perf_counter() - start
+        self.budget.pause(spent)
+        self.start += spent
 
 
 def train_vae(conditional, x, y, args, curve=None):

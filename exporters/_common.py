@@ -33,7 +33,11 @@ def float32_model(model):
     mixed-precision model is exported, and verified, as the float32 model with
     its weights. It differs from the mixed-precision Keras model by that
     model's own rounding (bfloat16 keeps 8 significant bits).
+
+    Raises:
+        ValueError: `model` is not a built `tfvae.VAE` (`check_model`).
     """
+    check_model(model)
     if model.dtype_policy.compute_dtype == "float32":
         return model
     twin = type(model).from_config(_float32_config(model.get_config()))

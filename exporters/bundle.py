@@ -118,7 +118,6 @@ def export(model, path, signatures, batch_size=None, num_samples=1, quantize=Non
     of timed calls per signature and delegate mode in the report.
     """
     path = os.fspath(path)
-    _common.check_model(model)
     model = _common.float32_model(model)
     names, batch_size, num_samples = signatures_lib.check(model, signatures, batch_size,
                                                           num_samples)

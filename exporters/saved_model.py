@@ -146,7 +146,6 @@ def export_saved_model(model, path, part="decoder", overwrite=False, verify=True
     images = decode(z=tf.random.normal([16, model.latent_dim]))["mean"]
     ```
     """
-    _common.check_model(model)
     model = _common.float32_model(model)
     return pipeline.export(
         model, path, "savedmodel",

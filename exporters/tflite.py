@@ -244,8 +244,6 @@ def export_tflite(model, path, part=None, quantize=None, overwrite=False, verify
     if not path.endswith(".tflite"):
         raise ValueError("The TFLite export requires the path to end with '.tflite'. "
                          f"Got: {path!r}")
-    _common.check_model(model)
-    model = _common.float32_model(model)
     if signatures is not None:
         if part is not None or in_graph_sampling:
             raise ValueError("Pass either `part` (one signature) or `signatures` (several "
@@ -261,6 +259,7 @@ def export_tflite(model, path, part=None, quantize=None, overwrite=False, verify
                          f"pass `signatures` too. Received: batch_size={batch_size!r}, "
                          f"num_samples={num_samples!r}, part={part!r}")
     part = "decoder" if part is None else part
+    model = _common.float32_model(model)
     quantize = _common.check_quantize(quantize)
     data = _calibration_rows(calibration_data, CALIBRATION_SAMPLES)
 

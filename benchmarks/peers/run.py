@@ -52,7 +52,9 @@ MODELS = {
             "Bernoulli, batch 128, Adam lr 1e-3 eps 1e-7",
 }
 SIDES = {"tfvae": "tfvae_side.py", "torch": "torch_side.py"}
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# tfvae.run_config.PRECISIONS, written out: importing it would load TensorFlow
+# into this driver, which runs each side in its own process.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def busy_seconds():
