@@ -42,6 +42,8 @@ def float32_model(model):
         return model
     twin = type(model).from_config(_float32_config(model.get_config()))
     twin.set_weights(model.get_weights())
+    # For the metadata: the artifact computes in float32, the model was trained otherwise.
+    twin._trained_dtype_policy = model.dtype_policy.name
     return twin
 
 
@@ -195,6 +197,7 @@ def model_fields(model):
         "likelihood": type(model.likelihood).__name__,
         "prior": type(model.prior).__name__,
         "posterior": type(model.posterior).__name__,
+        "trained_dtype_policy": getattr(model, "_trained_dtype_policy", model.dtype_policy.name),
         "tfvae_version": tfvae.__version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,

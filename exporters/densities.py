@@ -5,7 +5,8 @@ The `score` signature computes log p(x|z), log p(z) and the KL term inside a
 (XNNPACK) and GPU delegates take. TFP's own `log_prob` graphs do not:
 
 - TFLite lowers `softplus(l)` to `log(1 + exp(l))`, which overflows to inf for
-  l > 88; the Bernoulli form below uses max(l, 0) + log(1 + exp(−|l|)).
+  l > 88; the Bernoulli form below uses `tfvae.layers.portable_softplus`,
+  max(l, 0) + log1p(exp(−|l|)).
 - TFP's Bernoulli adds EQUAL / SELECT_V2 ops and its ContinuousBernoulli
   comparisons, LOGICAL_* and SELECT ops, which XNNPACK leaves to the CPU
   (measured); on LiteRT the ContinuousBernoulli log_prob even returned −inf
@@ -57,12 +58,6 @@ def _sum_data_axes(values, rank):
     return tf.reduce_sum(values, axis=list(range(-rank, 0)))
 
 
-def _softplus(logits):
-    import tensorflow as tf
-
-    return tf.maximum(logits, 0.0) + tf.math.log(1.0 + tf.exp(-tf.abs(logits)))
-
-
 def _log_normalizer_continuous_bernoulli(logits):
     import tensorflow as tf
 
@@ -86,6 +81,8 @@ def log_likelihood(model, params, x):
     """
     import tensorflow as tf
 
+    from tfvae.layers import portable_softplus
+
     rank = len(model.data_shape)
     name = type(model.likelihood).__name__
     if name == "Gaussian":
@@ -93,7 +90,7 @@ def log_likelihood(model, params, x):
         log_density = (-0.5 * tf.square((x - params) / scale) - tf.math.log(scale)
                        - _HALF_LOG_2PI)
         return _sum_data_axes(log_density, rank)
-    log_density = x * params - _softplus(params)
+    log_density = x * params - portable_softplus(params)
     if name == "ContinuousBernoulli":
         log_density += _log_normalizer_continuous_bernoulli(params)
     return _sum_data_axes(log_density, rank)

@@ -135,7 +135,9 @@ def compare(model, path, part="decoder", format=None, batch_sizes=BATCH_SIZES, s
     """Runs the artifact and the Keras model on the same inputs.
 
     Args:
-        model: the `tfvae.VAE` that was exported.
+        model: the `tfvae.VAE` that was exported; a mixed-precision model is
+            compared as its float32 twin, the model the exporters wrote
+            (`exporters._common.float32_model`).
         path: str, the artifact.
         part: "decoder", "encoder" or "generator".
         format: "savedmodel", "tflite" or None (inferred).
@@ -156,6 +158,7 @@ def compare(model, path, part="decoder", format=None, batch_sizes=BATCH_SIZES, s
     figures = exporters.parity.compare(model, "decoder.tflite")
     ```
     """
+    model = _common.float32_model(model)
     run = load(path, format)
     results = []
     for i, batch_size in enumerate(batch_sizes):

@@ -28,7 +28,7 @@ latent 8-16, 1-5 epochs on the embedded data, |ELBO| 300-570 nats):
 
 import numpy as np
 
-from exporters import parity
+from exporters import _common, parity
 
 SCORE_TOLERANCES = {
     "dynamic": {"max": 0.01, "mean": 0.005},
@@ -101,7 +101,8 @@ def compare(model, path, signatures, batch_size=None, num_samples=1, seed=0, dat
     """{signature: `parity.measure` figures} of the file at `path` against the Keras model.
 
     Args:
-        model: the exported `tfvae.VAE`.
+        model: the exported `tfvae.VAE`; a mixed-precision model is compared as
+            its float32 twin, the model the exporters wrote.
         path: str, the `.tflite` file.
         signatures: the signature names in the file.
         batch_size: the file's static batch size, or None (compared at 1 and 8).
@@ -109,6 +110,7 @@ def compare(model, path, signatures, batch_size=None, num_samples=1, seed=0, dat
         seed: int, seeds the inputs.
         data: optional examples used as x.
     """
+    model = _common.float32_model(model)
     figures = {}
     for name in signatures:
         run = parity.load(path, "tflite", signature=name)

@@ -188,6 +188,24 @@ def test_vamp_generator_samples_the_mixture_in_the_graph(tmp_path, suffix):
     assert abs(np.mean(np.abs(residual) > 2.0) - 0.0455) < 0.015
 
 
+@pytest.mark.slow
+def test_the_tflite_encoder_keeps_scales_beyond_the_float32_exp_range(tmp_path):
+    # σ = softplus(raw) + 1e-4 with raw = 100 and −30 for every input: a
+    # softplus lowered to log(1 + exp(raw)) gives inf for the first.
+    vae = small_vae(latent_dim=2)
+    kernel, bias = vae.posterior_head.dense.get_weights()
+    bias[:] = [0.5, -0.5, 100.0, -30.0]
+    vae.posterior_head.dense.set_weights([np.zeros_like(kernel), bias])
+    path = tmp_path / "enc.tflite"
+    assert exporters.export_tflite(vae, path, part="encoder")["passed"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    got = Interpreter(model_path=str(path)).get_signature_runner()(
+        x=np.zeros((1, 28, 28), "float32"))
+    np.testing.assert_allclose(got["loc"], [[0.5, -0.5]])
+    np.testing.assert_allclose(got["scale"], [[100.0 + 1e-4, np.exp(-30.0) + 1e-4]], rtol=1e-6)
+
+
 def test_the_encoder_of_an_iaf_model_is_refused(tmp_path):
     vae = small_vae(latent_dim=2, posterior="iaf")
     for export in (exporters.export_saved_model, exporters.export_tflite):
@@ -367,6 +385,7 @@ def test_dispatcher_and_metadata(model, tmp_path):
     assert written["outputs"]["mean"] == {"shape": [None, 28, 28], "dtype": "float32"}
     assert written["likelihood"] == "Bernoulli" and written["quantization"] == "dynamic"
     assert written["tfvae_version"] == tfvae.__version__ and written["format"] == "tflite"
+    assert written["trained_dtype_policy"] == "float32"
     assert written["size_bytes"] == os.path.getsize(tmp_path / "d.tflite")
     assert written["parity"]["passed"] and written["parity"]["batch_sizes"] == [1, 8]
     assert 0 < written["max_abs_error"] <= 0.05 and written["mean_abs_error"] <= 0.01

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import assert_config_round_trip
-from tfvae.layers import GaussianPosteriorHead, Sampling
+from tfvae.layers import GaussianPosteriorHead, Sampling, portable_softplus
 
 
 def test_sampling_statistics_match_loc_and_scale():
@@ -64,6 +64,27 @@ def test_posterior_head_scale_is_positive_and_finite_for_huge_features():
     assert np.all(scale.numpy() >= 1e-4)
     _, small = head(tf.fill((2, 5), -1e4))
     assert np.all(small.numpy() >= 1e-4) and np.all(np.isfinite(small.numpy()))
+
+
+def test_portable_softplus_is_log_1_plus_exp_at_any_magnitude():
+    x = np.concatenate([np.linspace(-30, 30, 601), [-1e4, -200, -89, 89, 200, 1e4]])
+    expected = np.logaddexp(0.0, x)                 # log(1 + eˣ) in float64, numpy's own
+    got = portable_softplus(tf.constant(x, tf.float32)).numpy()
+    # atol: float32's smallest normal number (e^−89 and below flush to 0).
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=np.finfo(np.float32).tiny)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_posterior_head_scale_is_softplus_plus_floor_in_both_modes(training):
+    head = GaussianPosteriorHead(2, min_scale=1e-4)
+    features = np.array([[0.0], [1.0], [-20.0], [120.0]], "float32")
+    head.build(features.shape)
+    head.dense.set_weights([np.array([[0.5, -1.0, 1.0, 1.0]], "float32"),
+                            np.array([0.0, 0.0, 0.3, -0.2], "float32")])
+    loc, scale = head(features, training=training)
+    raw = features @ np.array([[1.0, 1.0]]) + np.array([0.3, -0.2])
+    np.testing.assert_allclose(loc.numpy(), features * [0.5, -1.0], rtol=1e-6)
+    np.testing.assert_allclose(scale.numpy(), np.logaddexp(0.0, raw) + 1e-4, rtol=1e-6)
 
 
 def test_posterior_head_config_round_trip():

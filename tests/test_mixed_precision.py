@@ -208,9 +208,11 @@ def test_a_bfloat16_model_exports_as_float32_with_its_weights(trained_weights, t
     expected = (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(8, 28, 28)
 
     info = exporters.export_tflite(vae, tmp_path / "decoder.tflite")
-    assert info["passed"]
+    assert info["passed"] and info["trained_dtype_policy"] == "mixed_bfloat16"
     got = _litert(tmp_path / "decoder.tflite", z=z)["mean"]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Verified later, by a user, against the same twin, at the float32 bound.
+    assert exporters.verify(vae, tmp_path / "decoder.tflite")["max_abs_error"] < 1e-5
     exporters.export_saved_model(vae, tmp_path / "decoder")
     import tensorflow as tf
 
@@ -224,6 +226,31 @@ def test_a_bfloat16_model_exports_as_float32_with_its_weights(trained_weights, t
 
 
 @pytest.mark.slow
+def test_a_bfloat16_multi_signature_file_verifies_against_the_float32_twin(trained_weights,
+                                                                          tmp_path):
+    import exporters
+    from exporters import signature_parity
+
+    vae = small_vae(seed=0, dtype="mixed_bfloat16")
+    vae.set_weights(trained_weights)
+    path = tmp_path / "vae.tflite"
+    info = exporters.export_tflite(vae, path, signatures=exporters.SIGNATURES, batch_size=1)
+    assert info["trained_dtype_policy"] == "mixed_bfloat16"
+    figures = signature_parity.verify(vae, path, exporters.SIGNATURES, batch_size=1)
+    assert set(figures) == set(exporters.SIGNATURES)
+    assert all(f["passed"] for f in figures.values())
+    # The file's decoder is the float32 one, computed here in numpy.
+    z = np.random.default_rng(2).normal(size=(1, 2)).astype("float32")
+    (w1, b1), (w2, b2), (w3, b3) = (layer.get_weights() for layer in vae.decoder.layers[:3])
+    hidden = np.maximum(np.maximum(z @ w1 + b1, 0) @ w2 + b2, 0)
+    expected = (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(1, 28, 28)
+    from ai_edge_litert.interpreter import Interpreter
+
+    decode = Interpreter(model_path=str(path)).get_signature_runner("decode")
+    np.testing.assert_allclose(decode(z=z)["mean"], expected, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_a_bfloat16_conditional_conv_generator_exports_to_tflite(fashion_small, tmp_path):
     import exporters
 
@@ -233,7 +260,8 @@ def test_a_bfloat16_conditional_conv_generator_exports_to_tflite(fashion_small, 
             epochs=1, verbose=0)
     path = tmp_path / "generator.tflite"
     info = exporters.export_tflite(vae, path, part="generator")
-    assert info["passed"] and all("bfloat16" not in str(v) for v in info.values())
+    assert info["passed"] and info["trained_dtype_policy"] == "mixed_bfloat16"
+    assert all("bfloat16" not in str(v) for k, v in info.items() if k != "trained_dtype_policy")
     eps = np.random.default_rng(1).normal(size=(4, 2)).astype("float32")
     labels = np.array([0, 3, 7, 9], "int32")
     got = _litert(path, eps=eps, label=labels)["mean"]

@@ -144,6 +144,18 @@ def gaussian_log_prob_from_noise(epsilon, scale, sum_dims=True):
     return ops.sum(log_prob, axis=-1) if sum_dims else log_prob
 
 
+def portable_softplus(x):
+    """softplus(x) = log(1 + eˣ), written as max(x, 0) + log1p(e^−|x|).
+
+    The function `ops.softplus` computes, in ops that stay finite wherever the
+    graph is converted: TFLite lowers a softplus to log(1 + exp(x)), inf for
+    x > 88 on LiteRT. It is six ops where TensorFlow has one fused kernel
+    (about six times the time, benchmarks/RESULTS.md), so training steps keep
+    `ops.softplus`.
+    """
+    return ops.relu(x) + ops.log1p(ops.exp(-ops.abs(x)))
+
+
 @keras.saving.register_keras_serializable(package="tfvae")
 class GaussianPosteriorHead(keras.layers.Layer):
     """Maps encoder features to the loc and scale of a diagonal Gaussian.
@@ -151,7 +163,9 @@ class GaussianPosteriorHead(keras.layers.Layer):
     The scale is `softplus(raw) + min_scale`: softplus grows linearly, so a
     large activation cannot overflow the way `exp(log_var / 2)` can, and the
     floor keeps log q(z|x) finite. The head always computes in float32 so the
-    posterior keeps full precision under a mixed-precision policy.
+    posterior keeps full precision under a mixed-precision policy. Outside
+    training the softplus is `portable_softplus`, the same function in ops an
+    exported graph (TFLite) evaluates without overflow.
 
     Args:
         latent_dim: int, size of z.
@@ -159,6 +173,8 @@ class GaussianPosteriorHead(keras.layers.Layer):
 
     Call arguments:
         features: tensor (batch, n_features).
+        training: bool, picks TensorFlow's fused softplus kernel (True) or
+            `portable_softplus`; the values agree to rounding.
 
     Returns:
         `(loc, scale)`, each (batch, latent_dim) float32.
@@ -180,10 +196,11 @@ class GaussianPosteriorHead(keras.layers.Layer):
     def build(self, input_shape):
         self.dense.build(input_shape)
 
-    def call(self, features):
+    def call(self, features, training=False):
         params = self.dense(ops.cast(features, "float32"))
         loc, raw_scale = ops.split(params, 2, axis=-1)
-        return loc, ops.softplus(raw_scale) + self.min_scale
+        softplus = ops.softplus if training else portable_softplus
+        return loc, softplus(raw_scale) + self.min_scale
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape[:-1]) + (self.latent_dim,)

@@ -202,12 +202,14 @@ class VAE(Trainer):
         The Gaussian posterior q(z|x) (q(z|x, y) given `labels`) itself, or the
         base of a flow posterior.
         """
-        return self.posterior_head(self.features(x, training=training, labels=labels))
+        return self.posterior_head(self.features(x, training=training, labels=labels),
+                                   training=training)
 
     def encode(self, x, training=False, labels=None):
         """q(z|x) (q(z|x, y) given `labels`): a `tfd.Distribution` with event shape [latent_dim]."""
         features = self.features(x, training=training, labels=labels)
-        return self.posterior.distribution(*self.posterior_head(features), features)
+        return self.posterior.distribution(*self.posterior_head(features, training=training),
+                                           features)
 
     def decode(self, z, training=False, labels=None):
         """p(x|z) (p(x|z, y) given `labels`): the likelihood, with the data axes as its event."""
@@ -232,7 +234,7 @@ class VAE(Trainer):
         x = self._as_data(x)
         condition = self._condition(labels, x)                               # y, or None
         features = self.features(x, training=training, labels=condition)
-        loc, scale = self.posterior_head(features)                           # μ(x), σ(x)
+        loc, scale = self.posterior_head(features, training=training)        # μ(x), σ(x)
         prior = self.prior.distribution()                                    # p(z)
         factorised = per_dimension and isinstance(prior, tfd.Independent) \
             and self.posterior.factorises
@@ -271,7 +273,7 @@ class VAE(Trainer):
         x = self._as_data(x)
         condition = self._condition(labels, x)
         features = self.features(x, training=training, labels=condition)
-        loc, scale = self.posterior_head(features)
+        loc, scale = self.posterior_head(features, training=training)
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
             epsilon = self.sampling.noise(shape)
@@ -371,7 +373,7 @@ class VAE(Trainer):
         flow's image of μ(x) (a flow's mean has no closed form).
         """
         features = self.features(x, training=training, labels=labels)
-        loc, scale = self.posterior_head(features)
+        loc, scale = self.posterior_head(features, training=training)
         z, _ = self.posterior.sample_and_log_prob(loc, scale, ops.zeros_like(loc), features)
         return z
 
