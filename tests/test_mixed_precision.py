@@ -189,6 +189,13 @@ def test_conditional_model_trains_in_bfloat16(architecture, fashion_small, tmp_p
                                   to_numpy(vae.encode(x[:8], labels=y[:8]).mean()))
 
 
+def _numpy_decoder_mean(vae, z):
+    """small_vae's decoder in float32 numpy: Dense relu, Dense relu, Dense, sigmoid."""
+    (w1, b1), (w2, b2), (w3, b3) = (layer.get_weights() for layer in vae.decoder.layers[:3])
+    hidden = np.maximum(np.maximum(z @ w1 + b1, 0) @ w2 + b2, 0)
+    return (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(len(z), 28, 28)
+
+
 def _litert(path, **inputs):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -202,10 +209,7 @@ def test_a_bfloat16_model_exports_as_float32_with_its_weights(trained_weights, t
     vae = small_vae(seed=0, dtype="mixed_bfloat16")
     vae.set_weights(trained_weights)
     z = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
-    # The decoder in float32 numpy: Dense relu, Dense relu, Dense, sigmoid.
-    (w1, b1), (w2, b2), (w3, b3) = (layer.get_weights() for layer in vae.decoder.layers[:3])
-    hidden = np.maximum(np.maximum(z @ w1 + b1, 0) @ w2 + b2, 0)
-    expected = (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(8, 28, 28)
+    expected = _numpy_decoder_mean(vae, z)
 
     info = exporters.export_tflite(vae, tmp_path / "decoder.tflite")
     assert info["passed"] and info["trained_dtype_policy"] == "mixed_bfloat16"
@@ -239,11 +243,9 @@ def test_a_bfloat16_multi_signature_file_verifies_against_the_float32_twin(train
     figures = signature_parity.verify(vae, path, exporters.SIGNATURES, batch_size=1)
     assert set(figures) == set(exporters.SIGNATURES)
     assert all(f["passed"] for f in figures.values())
-    # The file's decoder is the float32 one, computed here in numpy.
+    # The file's decoder is the float32 one.
     z = np.random.default_rng(2).normal(size=(1, 2)).astype("float32")
-    (w1, b1), (w2, b2), (w3, b3) = (layer.get_weights() for layer in vae.decoder.layers[:3])
-    hidden = np.maximum(np.maximum(z @ w1 + b1, 0) @ w2 + b2, 0)
-    expected = (1 / (1 + np.exp(-(hidden @ w3 + b3)))).reshape(1, 28, 28)
+    expected = _numpy_decoder_mean(vae, z)
     from ai_edge_litert.interpreter import Interpreter
 
     decode = Interpreter(model_path=str(path)).get_signature_runner("decode")
