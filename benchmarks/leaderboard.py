@@ -18,7 +18,10 @@ images print as smoke runs, not as a leaderboard.
 
 Networks are those of the row's reference, except the VAE's: Pythae's VAE
 row used a smaller 784-400-40 ReLU MLP; here the VAE is Burda et al.'s, the
-IWAE rows' MLP, so that those rows differ in the objective alone. The recipe
+IWAE rows' MLP, so that those rows differ in the objective alone; VampPrior +
+IAF has no reference and takes the VampPrior row's networks, so that the two
+differ in the posterior alone (the prior's components are then the flow's
+Gaussian base at the pseudo-inputs, `tfvae.priors.VampPrior`). The recipe
 is the same for every row and made for a budget of hours rather than the
 references' 500-3,280 epochs:
 - trained on `train` (50,000 images); the weights scored are those with the
