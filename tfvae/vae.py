@@ -202,14 +202,12 @@ class VAE(Trainer):
         The Gaussian posterior q(z|x) (q(z|x, y) given `labels`) itself, or the
         base of a flow posterior.
         """
-        return self.posterior_head(self.features(x, training=training, labels=labels),
-                                   training=training)
+        return self._encoder_outputs(x, training, labels)[1:]
 
     def encode(self, x, training=False, labels=None):
         """q(z|x) (q(z|x, y) given `labels`): a `tfd.Distribution` with event shape [latent_dim]."""
-        features = self.features(x, training=training, labels=labels)
-        return self.posterior.distribution(*self.posterior_head(features, training=training),
-                                           features)
+        features, loc, scale = self._encoder_outputs(x, training, labels)
+        return self.posterior.distribution(loc, scale, features)
 
     def decode(self, z, training=False, labels=None):
         """p(x|z) (p(x|z, y) given `labels`): the likelihood, with the data axes as its event."""
@@ -233,8 +231,7 @@ class VAE(Trainer):
         """
         x = self._as_data(x)
         condition = self._condition(labels, x)                               # y, or None
-        features = self.features(x, training=training, labels=condition)
-        loc, scale = self.posterior_head(features, training=training)        # μ(x), σ(x)
+        features, loc, scale = self._encoder_outputs(x, training, condition)  # h(x), μ(x), σ(x)
         prior = self.prior.distribution()                                    # p(z)
         factorised = per_dimension and isinstance(prior, tfd.Independent) \
             and self.posterior.factorises
@@ -272,8 +269,7 @@ class VAE(Trainer):
         """
         x = self._as_data(x)
         condition = self._condition(labels, x)
-        features = self.features(x, training=training, labels=condition)
-        loc, scale = self.posterior_head(features, training=training)
+        features, loc, scale = self._encoder_outputs(x, training, condition)
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
             epsilon = self.sampling.noise(shape)
@@ -372,8 +368,7 @@ class VAE(Trainer):
         The posterior mean μ(x) for the Gaussian posterior; for a flow, the
         flow's image of μ(x) (a flow's mean has no closed form).
         """
-        features = self.features(x, training=training, labels=labels)
-        loc, scale = self.posterior_head(features, training=training)
+        features, loc, scale = self._encoder_outputs(x, training, labels)
         z, _ = self.posterior.sample_and_log_prob(loc, scale, ops.zeros_like(loc), features)
         return z
 
@@ -390,6 +385,15 @@ class VAE(Trainer):
                                 labels=condition)
 
     # ---- plumbing --------------------------------------------------------------
+
+    def _encoder_outputs(self, x, training, labels):
+        """(features, loc, scale): the encoder's features and the Gaussian its head reads off.
+
+        The head gets `training` too: it picks TensorFlow's fused softplus in
+        training and a form every converter lowers exactly outside it.
+        """
+        features = self.features(x, training=training, labels=labels)
+        return (features, *self.posterior_head(features, training=training))
 
     def _condition(self, labels, x):
         """The float32 condition y for the examples (or latents) `x`, or None."""
