@@ -389,8 +389,9 @@ class VAE(Trainer):
     def _encoder_outputs(self, x, training, labels):
         """(features, loc, scale): the encoder's features and the Gaussian its head reads off.
 
-        The head gets `training` too: it picks TensorFlow's fused softplus in
-        training and a form every converter lowers exactly outside it.
+        The head gets `training` too: it takes TensorFlow's fused softplus in
+        training and, outside it, `portable_softplus`, which a converted graph
+        evaluates without overflow.
         """
         features = self.features(x, training=training, labels=labels)
         return (features, *self.posterior_head(features, training=training))
