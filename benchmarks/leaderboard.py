@@ -24,7 +24,7 @@ differ in the posterior alone (the prior's components are then the flow's
 Gaussian base at the pseudo-inputs, `tfvae.priors.VampPrior`). The recipe
 is the same for every row and made for a budget of hours rather than the
 references' 500-3,280 epochs:
-- trained on `train` (50,000 images); the weights scored are those with the
+- trained on `train` (50,000 images; see `--train-on`); the weights scored are those with the
   best bound on `valid` (10,000 images from MNIST's training set) at β = 1:
   the ELBO for ELBO rows, IWAE-k for IWAE rows. The test split is read only
   by the final evaluation;
@@ -32,6 +32,15 @@ references' 500-3,280 epochs:
   row's rate to 1/100 of it over the budget (over `--epochs` when given);
 - KL warm-up (`tfvae.callbacks.KLWarmup`): β from 0 to 1 over the first 10%
   of the epochs the budget allows (estimated from the first epoch).
+
+`--train-on train+valid` is the second half of the usual protocol for a
+model that overfits: once runs on `train` have shown where the best `valid`
+bound falls in the schedule, the same recipe is trained again on all 60,000
+training images (`train` and `valid`) and the weights at the end of the
+schedule are scored. Nothing is then held out, so the run makes no choice by
+a bound: use it only for a row whose best `valid` epoch came near the end of its
+schedule (the VampPrior row: epoch 204 of 219). The test split is never
+trained on.
 
 Every row has a run folder OUT/ROW: state.json, the last epoch's checkpoint
 and the best one (`.keras`, optimizer included), the test log p(x) per image
@@ -76,6 +85,7 @@ from tfvae.optimizers import FusedAdam
 
 FULL_SAMPLES, FULL_IMAGES = 5000, 10000
 BATCH_SIZE = 100
+TRAIN_SPLITS = {"train": ("train",), "train+valid": ("train", "valid")}  # never "test"
 WARMUP_FRACTION = 0.1     # of the epochs the budget allows
 LR_FLOOR = 0.01           # the cosine ends at this fraction of the row's rate
 EVAL_SLICE = 500          # test images per saved piece of the evaluation
@@ -270,24 +280,28 @@ def learning_rate(row, fraction):
 def train_row(row, args, splits, run_dir, data_sha):
     """Trains (or resumes) one row until its budget or `--epochs`; returns its state."""
     recipe = {**row.recipe(), "seed": args.seed, "budget_minutes": args.budget_minutes,
-              "epochs": args.epochs, "batch_size": BATCH_SIZE, "data_sha256": data_sha}
+              "epochs": args.epochs, "batch_size": BATCH_SIZE, "train_on": args.train_on,
+              "data_sha256": data_sha}
     run_dir.mkdir(parents=True, exist_ok=True)
     state = read_state(run_dir, recipe)
     if state["finished"]:
         print(f"{row.key}: trained ({state['epochs']} epochs), not retrained", flush=True)
         return state
     budget_s = args.budget_minutes * 60
+    x_train = np.concatenate([splits[name] for name in TRAIN_SPLITS[args.train_on]])
     if state["last"]:
         print(f"{row.key}: resuming after epoch {state['epochs']} "
               f"({state['seconds'] / 60:.1f} of {args.budget_minutes:g} min used)", flush=True)
         model = load_checkpoint(run_dir, state)
     else:
-        model = build_model(row, args.seed, splits["train"])
+        model = build_model(row, args.seed, x_train)
     if args.epochs and state["warmup_epochs"] is None:
         state["warmup_epochs"] = max(1, round(WARMUP_FRACTION * args.epochs))
-    valid = datasets.make_dataset(splits["valid"], 500, shuffle=False)
+    # With `valid` trained on, no split is left to choose by: the last epoch is scored.
+    valid = (datasets.make_dataset(splits["valid"], 500, shuffle=False)
+             if "valid" not in TRAIN_SPLITS[args.train_on] else None)
     while progress(state, budget_s, args.epochs) < 1:
-        train_epoch(model, row, args, splits["train"], valid, state, budget_s)
+        train_epoch(model, row, args, x_train, valid, state, budget_s)
         save_epoch(model, run_dir, state)
     state["finished"] = True
     write_state(run_dir, state)
@@ -295,7 +309,7 @@ def train_row(row, args, splits, run_dir, data_sha):
 
 
 def train_epoch(model, row, args, x_train, valid, state, budget_s):
-    """One epoch of `fit` and its validation; appends them to the state's history."""
+    """One epoch of `fit` and its validation, if any; appends them to the state's history."""
     epoch = state["epochs"]
     lr = learning_rate(row, progress(state, budget_s, args.epochs))
     model.optimizer.learning_rate = lr
@@ -309,7 +323,7 @@ def train_epoch(model, row, args, x_train, valid, state, budget_s):
                      callbacks=[warmup], verbose=0).history
     seconds = time.perf_counter() - start
     metric = "iwae" if row.objective == "iwae" else "elbo"
-    val = float(logs[f"val_{metric}"][-1])
+    val = float(logs[f"val_{metric}"][-1]) if valid is not None else None
     state["history"].append({"epoch": epoch + 1, "seconds": round(seconds, 3), "lr": lr,
                              "beta": float(logs["beta"][-1]),
                              "loss": float(logs["loss"][-1]), f"val_{metric}": val})
@@ -317,12 +331,13 @@ def train_epoch(model, row, args, x_train, valid, state, budget_s):
     state["seconds"] += seconds
     if state["warmup_epochs"] is None:
         state["warmup_epochs"] = max(1, round(WARMUP_FRACTION * budget_s / seconds))
-    best = state["best_val"] is None or val > state["best_val"]
+    best = val is None or state["best_val"] is None or val > state["best_val"]
     if best:
         state["best_val"], state["best_epoch"] = val, epoch + 1
+    scored = "no split held out" if val is None else f"val {metric} {val:.2f}"
     print(f"{row.key} epoch {epoch + 1}: {seconds:.1f} s, lr {lr:.2e}, "
           f"β {logs['beta'][-1]:.2f}, loss {logs['loss'][-1]:.2f}, "
-          f"val {metric} {val:.2f}{' (best)' if best else ''}", flush=True)
+          f"{scored}{' (best)' if best and val is not None else ''}", flush=True)
 
 
 def save_epoch(model, run_dir, state):
@@ -410,6 +425,10 @@ def table(out, num_samples, num_images, budget_minutes):
         objective = "ELBO" if row.objective == "elbo" else f"IWAE k={row.k}"
         if result.is_file():
             state, res = read_json(run_dir / "state.json"), read_json(result)
+            # Folders written before `--train-on` existed trained on `train`.
+            train_on = state.get("recipe", {}).get("train_on", "train")
+            if train_on != "train":
+                objective += f", trained on {train_on}"
             per_epoch = np.median([h["seconds"] for h in state["history"]])
             ours = (f"{state['epochs']} ({state['best_epoch']}) | {per_epoch:.1f} | "
                     f"{res['eval_seconds'] / 60:.1f} | {res['nll']:.2f} ± {res['stderr']:.2f}")
@@ -446,6 +465,9 @@ def check_args(args):
         if value is not None and not value > 0:
             raise ValueError(f"Received an invalid value for `--{name.replace('_', '-')}`, "
                              f"expected a positive number. Received: {name}={value!r}")
+    if args.train_on not in TRAIN_SPLITS:
+        raise ValueError(f"Received an invalid value for `--train-on`, expected one of "
+                         f"{list(TRAIN_SPLITS)}. Received: train_on={args.train_on!r}")
     if not os.path.isfile(args.data):
         raise ValueError(f"Received an invalid value for `--data`, expected the path of "
                          f"binarized_mnist.npz. Received: data={args.data!r}")
@@ -463,6 +485,9 @@ def build_parser():
     parser.add_argument("--epochs", type=int, default=None,
                         help="at most this many epochs; the schedules then follow epochs, "
                              "not time, so a rerun repeats the same steps")
+    parser.add_argument("--train-on", default="train",
+                        help=f"the splits trained on, one of {list(TRAIN_SPLITS)}; with "
+                             "train+valid the last epoch is scored")
     parser.add_argument("--is-samples", type=int, default=FULL_SAMPLES)
     parser.add_argument("--test-images", type=int, default=FULL_IMAGES,
                         help="score this many test images, evenly spaced over the split")

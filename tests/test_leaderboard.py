@@ -43,6 +43,8 @@ def tiny_npz(tmp_path):
     (["--budget-minutes", "0"], "`--budget-minutes`.*Received: budget_minutes=0.0"),
     (["--is-samples", "-5"], "`--is-samples`.*Received: is_samples=-5"),
     (["--epochs", "0"], "`--epochs`.*Received: epochs=0"),
+    (["--train-on", "test"], "`--train-on`.*Received: train_on='test'"),
+    (["--train-on", "train+test"], "`--train-on`.*Received: train_on='train\\+test'"),
 ])
 def test_bad_flags_are_refused_naming_the_flag_and_the_value(leaderboard, tiny_npz, flags,
                                                               message):
@@ -188,3 +190,28 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(leaderboard,
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(SystemExit, match="Another leaderboard run"):
             leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+
+
+@pytest.mark.slow
+def test_train_plus_valid_trains_on_both_splits_and_scores_the_last_epoch(leaderboard,
+                                                                        tiny_npz, tmp_path):
+    flags = ["--data", tiny_npz, "--rows", "vae", "--epochs", "2", "--is-samples", "5",
+             "--test-images", "8"]
+    leaderboard.main(flags + ["--out", str(tmp_path / "a")])
+    leaderboard.main(flags + ["--out", str(tmp_path / "b"), "--train-on", "train+valid"])
+    import keras
+
+    # 200 train (+ 100 valid) images in batches of 100: 2 (3) steps per epoch.
+    for run, steps, val in (("a", 4, True), ("b", 6, False)):
+        state = json.loads((tmp_path / run / "vae" / "state.json").read_text())
+        model = keras.models.load_model(tmp_path / run / "vae" / state["last"])
+        assert int(model.optimizer.iterations.numpy()) == steps
+        assert all((h["val_elbo"] is not None) == val for h in state["history"])
+    assert state["recipe"]["train_on"] == "train+valid"
+    assert state["best_epoch"] == 2 and state["best"] == "best-00002.keras"
+    result = json.loads((tmp_path / "b" / "vae" / "nll-K5-n8.json").read_text())
+    assert result["checkpoint"] == "best-00002.keras"
+    for wb, wl in zip(weights(tmp_path / "b" / "vae" / state["best"]),
+                      weights(tmp_path / "b" / "vae" / state["last"]), strict=True):
+        np.testing.assert_array_equal(wb, wl)
+    assert "ELBO, trained on train+valid" in leaderboard.table(tmp_path / "b", 5, 8, 60)
