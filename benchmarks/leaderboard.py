@@ -425,7 +425,7 @@ def table(out, num_samples, num_images, budget_minutes):
         objective = "ELBO" if row.objective == "elbo" else f"IWAE k={row.k}"
         if result.is_file():
             state, res = read_json(run_dir / "state.json"), read_json(result)
-            # Folders written before `--train-on` existed trained on `train`.
+            # A state whose recipe has no `train_on` trained on `train`.
             train_on = state.get("recipe", {}).get("train_on", "train")
             if train_on != "train":
                 objective += f", trained on {train_on}"
