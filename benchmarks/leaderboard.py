@@ -221,6 +221,8 @@ def read_state(run_dir, recipe):
                 "last": None, "best": None, "best_epoch": None, "best_val": None,
                 "seed_states": None, "history": [], "finished": False}
     state = read_json(path)
+    # Folders written before `--train-on` existed were trained on `train`.
+    state["recipe"] = {"train_on": "train", **state["recipe"]}
     if state["recipe"] != recipe:
         changed = {k: (state["recipe"].get(k), v) for k, v in recipe.items()
                    if state["recipe"].get(k) != v}
