@@ -4,6 +4,7 @@ Everything runs on tiny synthetic 0/1 data written to a temporary folder; the
 benchmark's own data (../shared) is never read here.
 """
 
+import dataclasses
 import fcntl
 import importlib.util
 import json
@@ -192,13 +193,16 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(leaderboard,
             leaderboard.main(flags + ["--out", str(tmp_path / "b")])
 
 
-def test_a_folder_saved_before_train_on_existed_reads_as_trained_on_train(leaderboard,
-                                                                          tmp_path):
+def test_a_folder_saved_before_train_on_and_iwae_from_existed_reads_as_their_defaults(
+        leaderboard, tmp_path):
     state = {"recipe": {"seed": 0}, "epochs": 3, "last": None, "best": None}
     (tmp_path / "state.json").write_text(json.dumps(state))
-    assert leaderboard.read_state(tmp_path, {"seed": 0, "train_on": "train"})["epochs"] == 3
+    recipe = {"seed": 0, "train_on": "train", "iwae_from": 0.0}
+    assert leaderboard.read_state(tmp_path, recipe)["epochs"] == 3
     with pytest.raises(ValueError, match="'train_on': \\('train', 'train\\+valid'\\)"):
-        leaderboard.read_state(tmp_path, {"seed": 0, "train_on": "train+valid"})
+        leaderboard.read_state(tmp_path, {**recipe, "train_on": "train+valid"})
+    with pytest.raises(ValueError, match="'iwae_from': \\(0.0, 0.5\\)"):
+        leaderboard.read_state(tmp_path, {**recipe, "iwae_from": 0.5})
 
 
 @pytest.mark.slow
@@ -221,3 +225,38 @@ def test_train_plus_valid_trains_on_both_splits_and_scores_the_last_epoch(leader
     result = json.loads((tmp_path / "b" / "vae" / "nll-K5-n8.json").read_text())
     assert result["checkpoint"] == "best-00002.keras"
     assert "ELBO, trained on train+valid" in leaderboard.table(tmp_path / "b", 5, 8, 60)
+
+
+@pytest.mark.slow
+def test_a_late_iwae_row_trains_the_elbo_first_then_iwae(leaderboard, tiny_npz, tmp_path,
+                                                         monkeypatch):
+    # The late row beside the same networks trained on the ELBO throughout and on IWAE throughout.
+    iwae = leaderboard.ROWS["iwae5"]
+    rows = {"late": dataclasses.replace(iwae, key="late", iwae_from=0.5),
+            "elbo": dataclasses.replace(iwae, key="elbo", objective="elbo"),
+            "iwae": dataclasses.replace(iwae, key="iwae")}
+    monkeypatch.setattr(leaderboard, "ROWS", rows)
+    weights_after = {key: [] for key in rows}
+    save_epoch = leaderboard.save_epoch
+
+    def recording(model, run_dir, state):
+        weights_after[run_dir.name].append(model.get_weights())
+        save_epoch(model, run_dir, state)
+
+    monkeypatch.setattr(leaderboard, "save_epoch", recording)
+    leaderboard.main(["--data", tiny_npz, "--rows", "late,elbo,iwae", "--epochs", "4",
+                      "--is-samples", "5", "--test-images", "8", "--out", str(tmp_path)])
+
+    def same(a, b):
+        return all(np.array_equal(wa, wb) for wa, wb in zip(a, b, strict=True))
+
+    late, elbo, iwae = (weights_after[key] for key in rows)
+    # Epochs 1-2 (schedule fractions 0 and 1/4) are the ELBO row's, exactly; 3-4 are not.
+    assert same(late[0], elbo[0]) and same(late[1], elbo[1])
+    assert not same(late[0], iwae[0])
+    assert not same(late[2], elbo[2]) and not same(late[3], elbo[3])
+    state = json.loads((tmp_path / "late" / "state.json").read_text())
+    assert [h["objective"] for h in state["history"]] == ["elbo", "elbo", "iwae", "iwae"]
+    # The bound that chooses the scored epoch is IWAE-5 in both halves.
+    assert all(h["val_iwae"] is not None for h in state["history"])
+    assert "ELBO, then IWAE k=5 from 50% of the schedule" in leaderboard.table(tmp_path, 5, 8, 60)
