@@ -450,8 +450,7 @@ def table(out, num_samples, num_images, budget_minutes):
             objective = f"ELBO, then {objective} from {row.iwae_from:.0%} of the schedule"
         if result.is_file():
             state, res = read_json(run_dir / "state.json"), read_json(result)
-            # A state whose recipe has no `train_on` trained on `train`.
-            train_on = state.get("recipe", {}).get("train_on", "train")
+            train_on = {**RECIPE_DEFAULTS, **state.get("recipe", {})}["train_on"]
             if train_on != "train":
                 objective += f", trained on {train_on}"
             per_epoch = np.median([h["seconds"] for h in state["history"]])

@@ -1,7 +1,7 @@
 """benchmarks/leaderboard.py: its flags, its table, and a killed run that resumes where it stopped.
 
 Everything runs on tiny synthetic 0/1 data written to a temporary folder; the
-benchmark's own data (../shared) is never read here.
+benchmark's own data file (binarized_mnist.npz) is never read here.
 """
 
 import dataclasses
