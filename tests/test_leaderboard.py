@@ -96,6 +96,12 @@ def test_the_table_is_a_leaderboard_only_at_5000_samples_on_10000_images(leaderb
         assert "SMOKE RUN, NOT A LEADERBOARD" in leaderboard.table(tmp_path, samples, images, 1)
 
 
+def test_every_row_is_described_in_the_scripts_table_of_rows(leaderboard):
+    described = {line.split("`")[1] for line in leaderboard.__doc__.splitlines()
+                 if line.startswith("| `")}
+    assert described == set(leaderboard.ROWS)
+
+
 @pytest.mark.slow
 def test_every_row_builds_the_same_model_from_the_same_seed(leaderboard):
     x_train = (np.random.default_rng(0).random((600, 784)) < 0.2).astype("float32")
