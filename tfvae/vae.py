@@ -74,6 +74,8 @@ class VAE(Trainer):
             weighting log p(z) − log q(z|x) inside w).
         num_samples: int ≥ 1, k for the IWAE objective; with the ELBO
             objective, k > 1 makes `evaluate` also report an `iwae` metric.
+            Both attributes can be set between fits: the next `fit` or
+            `evaluate` traces its step with the new values.
         num_classes: None, or an int ≥ 2: a class-conditional VAE of p(x | y),
             trained with `fit(x, y)` on integer labels or one-hot rows.
         condition_shape: None, or `(k,)`: a VAE conditioned on a real vector
@@ -103,8 +105,8 @@ class VAE(Trainer):
         self.architecture = check_choice(architecture, "architecture", networks.ARCHITECTURES)
         self.kl = check_choice(kl, "kl", KL_MODES)
         beta = check_number(beta, "beta", minimum=0.0)
-        self.objective = check_choice(objective, "objective", objectives.OBJECTIVES)
-        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.objective = objective       # validated by the setters below
+        self.num_samples = num_samples
         self.hidden_units = check_int_tuple(hidden_units, "hidden_units")
         self.filters = check_int_tuple(filters, "filters", example="(32, 64)")
         self.seed = seed
@@ -150,8 +152,47 @@ class VAE(Trainer):
         # tfvae.callbacks.FreeBits; a variable for the same reasons as beta.
         self.free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
                                          initializer="zeros")
-        self._make_trackers(with_iwae=self.objective == "iwae" or self.num_samples > 1)
+        self._make_trackers(with_iwae=self._reports_iwae())
         self.build((None,) + self.data_shape)
+
+    # ---- what fit minimises, settable between fits ---------------------------
+
+    @property
+    def objective(self):
+        """"elbo" or "iwae": the bound `fit` maximises (e.g. the ELBO first, then IWAE)."""
+        return self._objective
+
+    @objective.setter
+    def objective(self, value):
+        self._objective = check_choice(value, "objective", objectives.OBJECTIVES)
+        self._retrace_steps()
+
+    @property
+    def num_samples(self):
+        """k ≥ 1, the importance samples of the IWAE objective and metric."""
+        return self._num_samples
+
+    @num_samples.setter
+    def num_samples(self, value):
+        self._num_samples = check_positive_int(value, "num_samples")
+        self._retrace_steps()
+
+    def _reports_iwae(self):
+        return self.objective == "iwae" or self.num_samples > 1
+
+    def _retrace_steps(self):
+        # `fit` and `evaluate` reuse the steps they traced, which read the objective
+        # and k as Python values: a change would be silently ignored without this.
+        if not hasattr(self, "loss_tracker"):
+            return                       # still in __init__: nothing traced yet
+        self.train_function = self.test_function = None
+        if self._reports_iwae() != (self.iwae_tracker is not None):
+            # As Keras' own `enable_lora` does: a built layer's state is locked.
+            locked = self._tracker.locked
+            self._tracker.unlock()
+            self.iwae_tracker = keras.metrics.Mean(name="iwae") if self._reports_iwae() else None
+            if locked:
+                self._tracker.lock()
 
     def build(self, input_shape=None):
         # One eager pass on zeros builds every sub-layer (including a user's
