@@ -6,6 +6,7 @@ tests launch this script: `python distribute_scenarios.py SCENARIO OUT.npz`.
 Each scenario writes the arrays the test asserts on to OUT.npz.
 """
 
+import contextlib
 import os
 import sys
 
@@ -191,6 +192,25 @@ def mirrored_conditional(out):
         result[f"{tag}_fit_loss"] = history.history["loss"][-1]
         for i, w in enumerate(_trainable(vae)):
             result[f"{tag}_w{i}"] = w
+    np.savez(out, **result)
+
+
+def mirrored_objective_switch(out):
+    """IWAE-5 set after an ELBO evaluate, on one device and mirrored, noise zero.
+
+    With ε = 0 the five samples are z = μ, so IWAE-5 is the ELBO at μ on both.
+    """
+    x, single, mirrored, strategy = _single_and_mirrored(16)
+    result = {}
+    for tag, vae in (("single", single), ("mirrored", mirrored)):
+        vae.evaluate(x, batch_size=8, verbose=0)        # traced with the ELBO, no iwae metric
+        vae.objective, vae.num_samples = "iwae", 5      # outside the strategy's scope
+        with strategy.scope() if tag == "mirrored" else contextlib.nullcontext():
+            _zero_noise(vae)
+        for key, value in vae.evaluate(x, batch_size=8, return_dict=True, verbose=0).items():
+            result[f"{tag}_eval_{key}"] = value
+        result[f"{tag}_iwae_variable"] = type(vae.iwae_tracker.variables[0].value).__name__
+        result[f"{tag}_loss_variable"] = type(vae.loss_tracker.variables[0].value).__name__
     np.savez(out, **result)
 
 
@@ -408,7 +428,7 @@ def multiworker_reference(out, worker_out):
 if __name__ == "__main__":
     scenario, *paths = sys.argv[1:]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
-     "mirrored_vamp_iaf": mirrored_vamp_iaf,
+     "mirrored_vamp_iaf": mirrored_vamp_iaf, "mirrored_objective_switch": mirrored_objective_switch,
      "mirrored_conditional": mirrored_conditional,
      "mirrored_fused_adam": mirrored_fused_adam, "mirrored_noise": mirrored_noise,
      "mirrored_uneven_batch": mirrored_uneven_batch, "multiworker": multiworker,

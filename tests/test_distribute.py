@@ -171,6 +171,19 @@ def test_fused_adam_updates_every_replica_like_one_device(tmp_path):
         np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=2e-6)
 
 @pytest.mark.slow
+def test_an_iwae_metric_added_after_an_elbo_step_is_the_global_mean_when_mirrored(tmp_path):
+    r = _run("mirrored_objective_switch", tmp_path / "out.npz")
+    # Made after the strategy's scope was left, it is still one of the strategy's.
+    assert str(r["mirrored_iwae_variable"]) == str(r["mirrored_loss_variable"])
+    assert str(r["mirrored_iwae_variable"]) != str(r["single_iwae_variable"])
+    for key in ("loss", "iwae", "elbo"):
+        np.testing.assert_allclose(r[f"mirrored_eval_{key}"], r[f"single_eval_{key}"],
+                                   rtol=1e-6)
+    # ε = 0: the five importance samples are one, and IWAE-5 is that sample's ELBO.
+    np.testing.assert_allclose(r["single_eval_iwae"], r["single_eval_elbo"], rtol=1e-5)
+
+
+@pytest.mark.slow
 def test_mirrored_training_save_load(tmp_path):
     r = _run("mirrored_save_load", tmp_path / "out.npz")
     assert str(r["loaded_type"]) == "VAE"

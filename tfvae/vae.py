@@ -183,14 +183,31 @@ class VAE(Trainer):
     def _retrace_steps(self):
         # `fit` and `evaluate` reuse the steps they traced, which read the objective
         # and k as Python values: a change would be silently ignored without this.
+        # Rebuilt rather than dropped, so that a callback may switch during a fit.
         if not hasattr(self, "loss_tracker"):
             return                       # still in __init__: nothing traced yet
-        self.train_function = self.test_function = None
         if self._reports_iwae() != (self.iwae_tracker is not None):
-            # As Keras' own `enable_lora` does: a built layer's state is locked.
-            locked = self._tracker.locked
-            self._tracker.unlock()
-            self.iwae_tracker = keras.metrics.Mean(name="iwae") if self._reports_iwae() else None
+            self._swap_iwae_tracker()
+        if self.train_function is not None:
+            self.make_train_function(force=True)
+        if self.test_function is not None:
+            self.make_test_function(force=True)
+
+    def _swap_iwae_tracker(self):
+        # A built layer's state is locked (Keras' own `enable_lora` unlocks it the
+        # same way); the metric's variables are created in the model's strategy so
+        # that replicas sum into one mean, as the other trackers made in __init__.
+        old, locked = self.iwae_tracker, self._tracker.locked
+        self._tracker.unlock()
+        try:
+            if old is None:
+                with self.distribute_strategy.scope():
+                    self.iwae_tracker = keras.metrics.Mean(name="iwae")
+            else:
+                self._tracker.untrack(old)
+                self.iwae_tracker = None
+                self._delete_tracking("iwae_tracker")   # nor in TF's object graph
+        finally:
             if locked:
                 self._tracker.lock()
 
