@@ -229,3 +229,21 @@ def test_free_bits_callback_trains_and_survives_save_load(fashion_small, tmp_pat
                                np.maximum(1.0, kl).sum(), rtol=1e-4)
     model.fit(x[:64], epochs=1, verbose=0, callbacks=[FreeBits(0.2, reset=True)])
     assert float(model.free_bits.numpy()) == 0.0
+
+
+def test_assigning_beta_sets_the_variable_the_traced_steps_read(fashion_small, tmp_path):
+    x = fashion_small["x_train"][:256]
+    model = small()
+    model.compile()
+    model.evaluate(x, batch_size=64, verbose=0)                  # traced with β = 1
+    model.beta = 4.0
+    result = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    assert result["kl"] > 0.1                                    # β = 1 would be far off
+    assert result["loss"] == pytest.approx(4.0 * result["kl"] - result["reconstruction"],
+                                           abs=1e-3)
+    assert isinstance(model.beta, keras.Variable)
+    with pytest.raises(ValueError, match="beta=-1"):
+        model.beta = -1
+    path = str(tmp_path / "beta.keras")
+    model.save(path)
+    assert float(keras.saving.load_model(path).beta.numpy()) == 4.0

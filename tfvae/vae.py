@@ -66,6 +66,7 @@ class VAE(Trainer):
         kl: "auto" (analytic where a closed form exists, else Monte Carlo),
             "analytic" or "mc".
         beta: float ≥ 0, weight of the KL term (β-VAE); 1 gives the ELBO.
+            `vae.beta` is then a variable; `vae.beta = b` assigns it.
         hidden_units: tuple of ints, widths of the built-in networks.
         filters: tuple of ints, channels of the built-in conv networks.
         seed: int or None, seeds the sampling noise.
@@ -146,8 +147,8 @@ class VAE(Trainer):
         self.initial_beta = float(beta)
         # A variable, not a float: callbacks (warm-up schedules) change it
         # during fit without retracing, on every replica, and it is saved.
-        self.beta = self.add_weight(shape=(), name="beta", trainable=False,
-                                    initializer=keras.initializers.Constant(beta))
+        self._beta = self.add_weight(shape=(), name="beta", trainable=False,
+                                     initializer=keras.initializers.Constant(beta))
         # Free bits λ (nats per latent dimension; 0 = off), set by
         # tfvae.callbacks.FreeBits; a variable for the same reasons as beta.
         self.free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
@@ -176,6 +177,17 @@ class VAE(Trainer):
     def num_samples(self, value):
         self._num_samples = check_positive_int(value, "num_samples")
         self._retrace_steps()
+
+    @property
+    def beta(self):
+        """The KL weight β, a variable; `vae.beta = 4.0` assigns it, as callbacks do."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value):
+        # Assigned, not rebound: a float in its place would be ignored by the traced
+        # steps, by the callbacks and by `save`.
+        self._beta.assign(check_number(value, "beta", minimum=0.0))
 
     def _reports_iwae(self):
         return self.objective == "iwae" or self.num_samples > 1
