@@ -428,7 +428,8 @@ def multiworker_reference(out, worker_out):
 if __name__ == "__main__":
     scenario, *paths = sys.argv[1:]
     {"mirrored_vs_default": mirrored_vs_default, "mirrored_save_load": mirrored_save_load,
-     "mirrored_vamp_iaf": mirrored_vamp_iaf, "mirrored_objective_switch": mirrored_objective_switch,
+     "mirrored_vamp_iaf": mirrored_vamp_iaf,
+     "mirrored_objective_switch": mirrored_objective_switch,
      "mirrored_conditional": mirrored_conditional,
      "mirrored_fused_adam": mirrored_fused_adam, "mirrored_noise": mirrored_noise,
      "mirrored_uneven_batch": mirrored_uneven_batch, "multiworker": multiworker,

@@ -170,6 +170,7 @@ def test_fused_adam_updates_every_replica_like_one_device(tmp_path):
         assert np.abs(r[f"single_w{i}"] - r[f"initial_w{i}"]).max() > 1e-4
         np.testing.assert_allclose(r[f"mirrored_w{i}"], r[f"single_w{i}"], atol=2e-6)
 
+
 @pytest.mark.slow
 def test_an_iwae_metric_added_after_an_elbo_step_is_the_global_mean_when_mirrored(tmp_path):
     r = _run("mirrored_objective_switch", tmp_path / "out.npz")

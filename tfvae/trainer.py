@@ -159,6 +159,28 @@ class Trainer(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
+    def _set_iwae_tracker(self, with_iwae):
+        """Adds or drops the `iwae` metric of a built model whose objective or k changed."""
+        old = self.iwae_tracker
+        if with_iwae == (old is not None):
+            return
+        # A built layer's state is locked (Keras' own `enable_lora` unlocks it the
+        # same way); the metric's variables are created in the model's strategy so
+        # that replicas sum into one mean, as the other trackers made in __init__.
+        locked = self._tracker.locked
+        self._tracker.unlock()
+        try:
+            if old is None:
+                with self.distribute_strategy.scope():
+                    self.iwae_tracker = keras.metrics.Mean(name="iwae")
+            else:
+                self._tracker.untrack(old)
+                self.iwae_tracker = None
+                self._delete_tracking("iwae_tracker")   # nor in TF's object graph
+        finally:
+            if locked:
+                self._tracker.lock()
+
     def _regularization_loss(self):
         """Σ of the layers' regularisation losses (0 when there are none).
 

@@ -198,30 +198,11 @@ class VAE(Trainer):
         # Rebuilt rather than dropped, so that a callback may switch during a fit.
         if not hasattr(self, "loss_tracker"):
             return                       # still in __init__: nothing traced yet
-        if self._reports_iwae() != (self.iwae_tracker is not None):
-            self._swap_iwae_tracker()
+        self._set_iwae_tracker(self._reports_iwae())
         if self.train_function is not None:
             self.make_train_function(force=True)
         if self.test_function is not None:
             self.make_test_function(force=True)
-
-    def _swap_iwae_tracker(self):
-        # A built layer's state is locked (Keras' own `enable_lora` unlocks it the
-        # same way); the metric's variables are created in the model's strategy so
-        # that replicas sum into one mean, as the other trackers made in __init__.
-        old, locked = self.iwae_tracker, self._tracker.locked
-        self._tracker.unlock()
-        try:
-            if old is None:
-                with self.distribute_strategy.scope():
-                    self.iwae_tracker = keras.metrics.Mean(name="iwae")
-            else:
-                self._tracker.untrack(old)
-                self.iwae_tracker = None
-                self._delete_tracking("iwae_tracker")   # nor in TF's object graph
-        finally:
-            if locked:
-                self._tracker.lock()
 
     def build(self, input_shape=None):
         # One eager pass on zeros builds every sub-layer (including a user's
