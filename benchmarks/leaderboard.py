@@ -19,6 +19,7 @@ images print as smoke runs, not as a leaderboard.
 | `iwae50_late` | Burda MLP                            | ELBO, then IWAE k=50 | N(0, I) | Gaussian |
 | `iwae50_late30` | Burda MLP                          | ELBO, then IWAE k=50 from 30% | N(0, I) | Gaussian |
 | `iwae50_late70` | Burda MLP                          | ELBO, then IWAE k=50 from 70% | N(0, I) | Gaussian |
+| `iaf_maf`    | Burda MLP                             | ELBO      | MAF ᶠ     | IAF, 2 steps, MADE 320-320 |
 
 Networks are those of the row's reference, except the VAE's: Pythae's VAE
 row used a smaller 784-400-40 ReLU MLP; here the VAE is Burda et al.'s, the
@@ -32,8 +33,18 @@ samples, so the first half takes about twice as many steps as IWAE throughout
 would, and the tighter bound is trained where the learning rate is low. Its
 `valid` bound is IWAE-5 in both halves. `iwae50_late` is the same schedule for
 IWAE k=50, whose epochs cost some 15 ELBO epochs each; `iwae50_late30` and
-`iwae50_late70` train IWAE-50 from 30% and 70% of the schedule instead of 50%. The recipe
-is the same for every row and made for a budget of hours rather than the
+`iwae50_late70` train IWAE-50 from 30% and 70% of the schedule instead of 50%.
+ᶠ `iaf_maf` is VAE + IAF with a learned prior, a masked autoregressive flow of
+N(0, I) (`tfvae.priors.MAF`, 2 steps, MADE 320-320), whose weights are held at
+their initial values (the flow is then the identity, the prior N(0, I)) for the
+first 10% of the schedule (`Row.prior_from`). Trained from the first step, the
+flow follows the aggregate of the untrained posteriors and the KL stays small
+(measured with the Gaussian posterior on 20,000 images and β = 1 from the
+start: a total KL of 2.7 nats after three epochs against 6.9 with N(0, I); in
+8-minute runs side by side, not held, a `valid` ELBO of −136.6 after 25
+epochs against VAE + IAF's −104.5 after 32).
+
+The recipe is the same for every row and made for a budget of hours rather than the
 references' 500-3,280 epochs:
 - trained on `train` (50,000 images; see `--train-on`); the weights scored are those with the
   best bound on `valid` (10,000 images from MNIST's training set) at β = 1:
@@ -112,17 +123,22 @@ class Row:
     network: str                 # "burda" or "gated"
     objective: str               # "elbo" or "iwae"
     k: int = 1                   # importance samples when training
-    prior: str = "standard"      # or "vamp"
+    prior: str = "standard"      # or "vamp", "maf"
     posterior: str = "gaussian"  # or "iaf"
     learning_rate: float = 1e-3
     iwae_from: float = 0.0       # an IWAE row trains on the ELBO before this fraction
+    # The prior's weights are held before this fraction. Adam's step count is global,
+    # so a prior joining late gets bias-corrected moments that start from zero: its
+    # first hundred updates are 3-6.5 times the learning rate for a steady gradient.
+    prior_from: float = 0.0
     pythae: str = "—"
     paper: str = "—"
 
     def recipe(self):
         """What the trained weights depend on (the reference numbers are not)."""
         return {f: getattr(self, f) for f in ("network", "objective", "k", "prior",
-                                              "posterior", "learning_rate", "iwae_from")}
+                                              "posterior", "learning_rate", "iwae_from",
+                                              "prior_from")}
 
     def objective_at(self, fraction):
         """The objective trained at this fraction of the schedule."""
@@ -152,9 +168,11 @@ ROWS = {row.key: row for row in (
         **IWAE50_REFERENCES),
     Row("iwae50_late70", "IWAE k=50, from 70%", "burda", "iwae", k=50, iwae_from=0.7,
         **IWAE50_REFERENCES),
+    Row("iaf_maf", "VAE + IAF, MAF prior", "burda", "elbo", prior="maf", posterior="iaf",
+        prior_from=WARMUP_FRACTION),
 )}
 # What a folder saved before a recipe field existed was trained with.
-RECIPE_DEFAULTS = {"train_on": "train", "iwae_from": 0.0}
+RECIPE_DEFAULTS = {"train_on": "train", "iwae_from": 0.0, "prior_from": 0.0}
 NETWORKS = {"burda": "Burda MLP", "gated": "gated MLP"}
 LATENT_DIMS = {"burda": 50, "gated": 40}
 
@@ -216,6 +234,8 @@ def build_model(row, seed, x_train):
     if row.prior == "vamp":
         extras["prior"] = _model_part("priors", "VampPrior", row)(num_pseudo_inputs=500,
                                                                   seed=seed)
+    if row.prior == "maf":
+        extras["prior"] = _model_part("priors", "MAF", row)(num_steps=2, hidden_units=(320, 320))
     if row.posterior == "iaf":
         extras["posterior"] = _model_part("posteriors", "IAF", row)(num_steps=2,
                                                                     hidden_units=(320, 320))
@@ -232,6 +252,10 @@ def build_model(row, seed, x_train):
     if row.prior == "vamp":
         model.prior.initialize_from(x_train, seed=seed)
     model.compile(optimizer=FusedAdam(row.learning_rate, epsilon=1e-4))
+    if row.prior_from:
+        # Built with every weight, so that the prior can join later (and the saved
+        # optimizer always holds the same variables).
+        model.optimizer.build(model.trainable_variables)
     return model
 
 ## Run folders
@@ -271,8 +295,15 @@ def read_json(path):
 
 
 def save_checkpoint(model, run_dir, name):
-    atomic.write_with(run_dir / name, lambda tmp: model.save(tmp, overwrite=True),
-                      overwrite=True, suffix=".keras")
+    # A held prior is saved trainable: the optimizer holds its slots from the start,
+    # and the loaded model must build the same optimizer (`train_epoch` holds it again).
+    held = not model.prior.trainable
+    model.prior.trainable = True
+    try:
+        atomic.write_with(run_dir / name, lambda tmp: model.save(tmp, overwrite=True),
+                          overwrite=True, suffix=".keras")
+    finally:
+        model.prior.trainable = not held
 
 
 def seed_states(model):
@@ -346,6 +377,12 @@ def train_epoch(model, row, args, x_train, valid, state, budget_s):
     objective = row.objective_at(fraction)
     if model.objective != objective:
         model.objective = objective      # the next fit traces its step again
+    if row.prior_from:
+        # Set every epoch: checkpoints hold the prior trainable (`save_checkpoint`).
+        trained = len(model.trainable_variables)
+        model.prior.trainable = fraction >= row.prior_from
+        if len(model.trainable_variables) != trained:
+            model.make_train_function(force=True)
     # β(0) = 0 whatever the warm-up's length, which is known after this epoch.
     warmup = KLWarmup(epochs=state["warmup_epochs"] or 1)
     # A fresh seeded shuffle per epoch: a resumed run sees the batches it would have.
@@ -471,6 +508,8 @@ def table(out, num_samples, num_images, budget_minutes):
         objective = "ELBO" if row.objective == "elbo" else f"IWAE k={row.k}"
         if row.iwae_from:
             objective = f"ELBO, then {objective} from {row.iwae_from:.0%} of the schedule"
+        if row.prior_from:
+            objective += f", prior held for the first {row.prior_from:.0%}"
         if result.is_file():
             state, res = read_json(run_dir / "state.json"), read_json(result)
             train_on = {**RECIPE_DEFAULTS, **state.get("recipe", {})}["train_on"]

@@ -277,6 +277,13 @@ def test_prior_and_posterior_flags_build_the_model_they_name(capsys):
     assert type(model.posterior).__name__ == "IAF"
     assert (model.posterior.num_steps, model.posterior.hidden_units) == (3, (24, 12))
     assert model.kl_mode == "mc"
+    args = cli.build_parser().parse_args([
+        "train", "--prior", "maf", "--flow-steps", "3", "--flow-hidden-units", "24,12"])
+    config = RunConfig().merge({k: v for k, v in vars(args).items() if k in KEYS})
+    model = runs.build_model(config, (28, 28))
+    assert (type(model.prior).__name__, type(model.posterior).__name__) == (
+        "MAF", "DiagonalGaussian")
+    assert (model.prior.num_steps, model.prior.hidden_units) == (3, (24, 12))
     for argv, pattern in [(["--prior", "uniform"], r"uniform"),
                           (["--posterior", "realnvp"], r"realnvp"),
                           (["--num-pseudo-inputs", "0"], r"num_pseudo_inputs=0"),

@@ -123,6 +123,22 @@ def test_every_row_builds_the_same_model_from_the_same_seed(leaderboard):
         assert any(not np.array_equal(w1, w3) for w1, w3 in zip(first, other))
 
 
+def kill_before_the_state_of_epoch(epoch, leaderboard, monkeypatch):
+    """Makes `write_state` raise at `epoch`, whose checkpoint is then written and its state not.
+
+    Returns the real `write_state`.
+    """
+    write_state = leaderboard.write_state
+
+    def killed(run_dir, state):
+        if state["epochs"] == epoch:
+            raise KeyboardInterrupt
+        write_state(run_dir, state)
+
+    monkeypatch.setattr(leaderboard, "write_state", killed)
+    return write_state
+
+
 def weights(path):
     import keras
 
@@ -141,14 +157,7 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(leaderboard,
     a, b = tmp_path / "a" / "vae", tmp_path / "b" / "vae"
 
     # Killed after epoch 2's checkpoint was written, before the state that names it.
-    write_state = leaderboard.write_state
-
-    def killed_at_epoch_2(run_dir, state):
-        if state["epochs"] == 2:
-            raise KeyboardInterrupt
-        write_state(run_dir, state)
-
-    monkeypatch.setattr(leaderboard, "write_state", killed_at_epoch_2)
+    write_state = kill_before_the_state_of_epoch(2, leaderboard, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         leaderboard.main(flags + ["--out", str(tmp_path / "b")])
     assert (b / "last-00002.keras").is_file()
@@ -208,16 +217,18 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(leaderboard,
             leaderboard.main(flags + ["--out", str(tmp_path / "b")])
 
 
-def test_a_folder_saved_before_train_on_and_iwae_from_existed_reads_as_their_defaults(
+def test_a_folder_saved_before_train_on_iwae_from_prior_from_reads_as_their_defaults(
         leaderboard, tmp_path):
     state = {"recipe": {"seed": 0}, "epochs": 3, "last": None, "best": None}
     (tmp_path / "state.json").write_text(json.dumps(state))
-    recipe = {"seed": 0, "train_on": "train", "iwae_from": 0.0}
+    recipe = {"seed": 0, "train_on": "train", "iwae_from": 0.0, "prior_from": 0.0}
     assert leaderboard.read_state(tmp_path, recipe)["epochs"] == 3
     with pytest.raises(ValueError, match="'train_on': \\('train', 'train\\+valid'\\)"):
         leaderboard.read_state(tmp_path, {**recipe, "train_on": "train+valid"})
     with pytest.raises(ValueError, match="'iwae_from': \\(0.0, 0.5\\)"):
         leaderboard.read_state(tmp_path, {**recipe, "iwae_from": 0.5})
+    with pytest.raises(ValueError, match="'prior_from': \\(0.0, 0.1\\)"):
+        leaderboard.read_state(tmp_path, {**recipe, "prior_from": 0.1})
 
 
 @pytest.mark.slow
@@ -275,3 +286,46 @@ def test_a_late_iwae_row_trains_the_elbo_first_then_iwae(leaderboard, tiny_npz, 
     # The bound that chooses the scored epoch is IWAE-5 in both halves.
     assert all(h["val_iwae"] is not None for h in state["history"])
     assert "ELBO, then IWAE k=5 from 50% of the schedule" in leaderboard.table(tmp_path, 5, 8, 60)
+
+
+@pytest.mark.slow
+def test_a_held_prior_keeps_its_initial_weights_then_trains_also_after_a_resume(
+        leaderboard, tiny_npz, tmp_path, monkeypatch):
+    row = dataclasses.replace(leaderboard.ROWS["iaf_maf"], key="held", prior_from=0.5)
+    monkeypatch.setattr(leaderboard, "ROWS", {"held": row})
+    flags = ["--data", tiny_npz, "--rows", "held", "--epochs", "4", "--is-samples", "5",
+             "--test-images", "8"]
+    priors_after = {"a": [], "b": []}
+    save_epoch, write_state = leaderboard.save_epoch, leaderboard.write_state
+
+    def recording(model, run_dir, state):
+        priors_after[run_dir.parent.name].append([w.numpy() for w in model.prior.weights])
+        save_epoch(model, run_dir, state)
+
+    monkeypatch.setattr(leaderboard, "save_epoch", recording)
+    leaderboard.main(flags + ["--out", str(tmp_path / "a")])
+    x_train = np.load(tiny_npz)["train"].reshape(-1, 784)
+    initial = [w.numpy() for w in leaderboard.build_model(row, 0, x_train).prior.weights]
+
+    def same(a, b):
+        return all(np.array_equal(wa, wb) for wa, wb in zip(a, b, strict=True))
+
+    # Epochs 1-2 (schedule fractions 0 and 1/4) hold the prior at N(0, I); 3-4 train it.
+    held, trained = priors_after["a"][:2], priors_after["a"][2:]
+    assert all(same(p, initial) for p in held)
+    assert not same(trained[0], initial) and not same(trained[1], trained[0])
+
+    # Killed in epoch 2: the run resumes from epoch 1's checkpoint (saved with the prior
+    # trainable, so that its optimizer holds the prior's slots), holds the prior for
+    # epoch 2 again and ends where `a` ended.
+    kill_before_the_state_of_epoch(2, leaderboard, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+    monkeypatch.setattr(leaderboard, "write_state", write_state)
+    leaderboard.main(flags + ["--out", str(tmp_path / "b")])
+    assert same(priors_after["b"][-3], initial)          # epoch 2, after the resume
+    state = json.loads((tmp_path / "b" / "held" / "state.json").read_text())
+    for wa, wb in zip(weights(tmp_path / "a" / "held" / state["last"]),
+                      weights(tmp_path / "b" / "held" / state["last"]), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert "prior held for the first 50%" in leaderboard.table(tmp_path / "a", 5, 8, 60)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import tfvae
 from tests.helpers import assert_config_round_trip, small_vae, to_numpy
-from tfvae import posteriors
+from tfvae import flows, posteriors
 from tfvae.evaluation import elbo, log_marginal_likelihood
 
 
@@ -234,7 +234,12 @@ def test_gaussian_posterior_is_the_default_and_keeps_the_closed_form_kl():
 def test_config_round_trips_and_bad_arguments_are_named():
     assert_config_round_trip(posteriors.IAF(num_steps=3, hidden_units=(32, 16)))
     assert_config_round_trip(posteriors.DiagonalGaussian())
-    assert_config_round_trip(posteriors.MADE(3, (8,)))
+    assert_config_round_trip(flows.MADE(3, (8,)))
+    made = flows.MADE(3, (8,))
+    made.build()                                          # no context: the MAF prior's
+    assert made.context_kernel is None and len(made.weights) == 4
+    with pytest.raises(ValueError, match=r"built without a context.*Received: context=\(2, 5\)"):
+        made(np.zeros((2, 3), "float32"), np.zeros((2, 5), "float32"))
     with pytest.raises(ValueError, match=r"num_steps.*Received: num_steps=0"):
         posteriors.IAF(num_steps=0)
     with pytest.raises(ValueError, match=r"hidden_units.*Received: hidden_units=64"):

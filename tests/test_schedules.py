@@ -247,3 +247,24 @@ def test_assigning_beta_sets_the_variable_the_traced_steps_read(fashion_small, t
     path = str(tmp_path / "beta.keras")
     model.save(path)
     assert float(keras.saving.load_model(path).beta.numpy()) == 4.0
+
+
+def test_assigning_free_bits_sets_the_variable_the_traced_steps_read(fashion_small, tmp_path):
+    x = fashion_small["x_train"][:64]
+    model = small()
+    model.compile()
+    before = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)   # traced, λ = 0
+    kl = analytic_kl_per_dim(model, x).mean(axis=0)
+    lam = float(np.sort(kl)[1]) + 1e-3                           # some dims below λ
+    model.free_bits = lam
+    result = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["loss"] + result["reconstruction"],
+                               np.maximum(lam, kl).sum(), rtol=1e-4)
+    assert result["loss"] + result["reconstruction"] > \
+        before["loss"] + before["reconstruction"] + 1e-3
+    assert isinstance(model.free_bits, keras.Variable)
+    with pytest.raises(ValueError, match="free_bits=-0.5"):
+        model.free_bits = -0.5
+    path = str(tmp_path / "free_bits.keras")
+    model.save(path)
+    assert float(keras.saving.load_model(path).free_bits.numpy()) == pytest.approx(lam)

@@ -12,8 +12,8 @@ import sys  # noqa: E402
 
 # Imported with the package: they register the classes a saved model names,
 # so that `import tfvae; keras.models.load_model("vae.keras")` works.
-_REGISTERING = ("layers", "likelihoods", "optimizers", "priors", "posteriors", "networks",
-                "vae")
+_REGISTERING = ("layers", "likelihoods", "optimizers", "flows", "priors", "posteriors",
+                "networks", "vae")
 
 
 def _in_command_line_tool():
@@ -51,5 +51,6 @@ def __dir__():
 # and imports what a verb needs; everywhere else the registering modules are
 # imported now.
 if not _in_command_line_tool():
-    from tfvae import layers, likelihoods, optimizers, posteriors, priors, networks  # noqa: E402,F401
+    from tfvae import flows, layers, likelihoods, optimizers  # noqa: E402,F401
+    from tfvae import posteriors, priors, networks  # noqa: E402,F401
     from tfvae.vae import VAE  # noqa: E402,F401

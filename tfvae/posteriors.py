@@ -20,28 +20,20 @@ other after two steps. With z = z_T,
     log q(z|x) = log N(z_0; μ, σ²) − Σ_t Σ_i log s_{t,i},
 
 evaluated at the ε that drew z_0 (every step runs in parallel over i; no
-inversion is needed). The scale is a sigmoid-bounded gate, Kingma's
-numerically stable choice rescaled to be the identity at initialisation:
-log s = log_sigmoid(g + 2) − log_sigmoid(2), so s ∈ (0, 1.135) and the log-det
-never overflows; the MADE's output layer starts at zero, so every step starts
-as z_t = z_{t−1} and an untrained IAF model is its Gaussian model. h(x) is a
+inversion is needed). The steps' MADE and their bounded scale are
+`tfvae.flows`'s; an untrained IAF model is its Gaussian model. h(x) is a
 learned projection (Dense + ReLU) of the encoder features, added to the first
 hidden layer of every MADE. `distribution` builds the same map from
 `tfb.Invert(tfb.MaskedAutoregressiveFlow(bijector_fn=...))` and `tfb.Permute`;
 its `log_prob` of an arbitrary z inverts the flow exactly (d sequential MADE
 passes per step).
-
-TFP's `tfb.AutoregressiveNetwork` is a `tf_keras` layer: it runs inside a
-Keras 3 model, but Keras 3 does not track its weights (measured: a Keras 3
-layer holding one reports 0 weights for its 4), so `fit` would never train them
-and `.keras` files would not save them. The MADE here is a Keras 3 layer.
 """
 
 import keras
-import numpy as np
 import tensorflow_probability as tfp
 from keras import ops
 
+from tfvae import flows
 from tfvae.layers import gaussian_log_prob_from_noise
 from tfvae.validation import check_int_tuple, check_positive_int
 
@@ -49,9 +41,6 @@ tfd = tfp.distributions
 tfb = tfp.bijectors
 
 NAMES = ("gaussian", "iaf")
-
-# The gate's offset b: s = sigmoid(g + b) / sigmoid(b), as Kingma's forget bias.
-_GATE_BIAS = 2.0
 
 
 class Posterior(keras.layers.Layer):
@@ -123,79 +112,6 @@ class DiagonalGaussian(Posterior):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class MADE(keras.layers.Layer):
-    """A masked autoencoder (Germain et al. 2015) with a context input, in Keras 3.
-
-    Maps (z, h) to (shift, gate), each shaped like z, where output i depends
-    on z_1..z_{i−1} and h only. Hidden unit degrees cycle over 0..d−1 (a
-    degree-0 unit sees h alone, so the first output depends on x too); the
-    context enters every unit of the first hidden layer. The output layer
-    starts at zero.
-
-    Args:
-        event_size: int, d.
-        hidden_units: tuple of ints, the hidden layers' widths.
-
-    Call arguments:
-        z: (..., d) float32.
-        context: (..., n_context) float32, broadcastable against z.
-
-    Returns:
-        `(shift, gate)`, each shaped like z.
-
-    Example:
-    ```python
-    made = MADE(3, (16, 16))
-    made.build(8)
-    shift, gate = made(ops.zeros((4, 3)), ops.ones((4, 8)))
-    ```
-    """
-
-    def __init__(self, event_size, hidden_units=(320, 320), **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        self.event_size = check_positive_int(event_size, "event_size")
-        self.hidden_units = check_int_tuple(hidden_units, "hidden_units", example="(320, 320)")
-
-    def build(self, context_size):
-        d = self.event_size
-        degrees = [np.arange(1, d + 1)] + [np.arange(u) % d for u in self.hidden_units]
-        # Hidden unit k sees input j iff degree k >= j; output i sees unit k iff i > k.
-        self.masks = [(out[None, :] >= inp[:, None]).astype("float32")
-                      for inp, out in zip(degrees[:-1], degrees[1:])]
-        out_degrees = np.concatenate([np.arange(1, d + 1)] * 2)
-        self.masks.append((out_degrees[None, :] > degrees[-1][:, None]).astype("float32"))
-        widths = [d, *self.hidden_units]
-        self.kernels = [self.add_weight(shape=(a, b), name=f"kernel_{i}",
-                                        initializer="glorot_uniform")
-                        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
-        self.biases = [self.add_weight(shape=(b,), name=f"bias_{i}", initializer="zeros")
-                       for i, b in enumerate(self.hidden_units)]
-        self.context_kernel = self.add_weight(shape=(int(context_size), self.hidden_units[0]),
-                                              name="context_kernel",
-                                              initializer="glorot_uniform")
-        self.output_kernel = self.add_weight(shape=(self.hidden_units[-1], 2 * d),
-                                             name="output_kernel", initializer="zeros")
-        self.output_bias = self.add_weight(shape=(2 * d,), name="output_bias",
-                                           initializer="zeros")
-        self.built = True
-
-    def call(self, z, context):
-        h = z
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            pre = ops.matmul(h, kernel * self.masks[i]) + bias
-            if i == 0:
-                pre = pre + ops.matmul(context, self.context_kernel)
-            h = ops.relu(pre)
-        out = ops.matmul(h, self.output_kernel * self.masks[-1]) + self.output_bias
-        return out[..., :self.event_size], out[..., self.event_size:]
-
-    def get_config(self):
-        return {**super().get_config(), "event_size": self.event_size,
-                "hidden_units": list(self.hidden_units)}
-
-
-@keras.saving.register_keras_serializable(package="tfvae")
 class IAF(Posterior):
     """An inverse autoregressive flow posterior (Kingma et al. 2016).
 
@@ -226,10 +142,11 @@ class IAF(Posterior):
     def build(self, latent_dim, features_shape):
         self.latent_dim = int(latent_dim)
         self.context.build(tuple(features_shape))
-        self.steps = [MADE(self.latent_dim, self.hidden_units, name=f"made_{t}")
+        self.steps = [flows.MADE(self.latent_dim, self.hidden_units, name=f"made_{t}")
                       for t in range(self.num_steps)]
         for made in self.steps:
             made.build(self.hidden_units[0])
+            made.trainable = self.trainable   # a posterior loaded as frozen stays frozen
         self.built = True
 
     def sample_and_log_prob(self, loc, scale, epsilon, features, sum_dims=True):
@@ -239,7 +156,7 @@ class IAF(Posterior):
         for t, made in enumerate(self.steps):
             if t:
                 z = ops.flip(z, axis=-1)
-            shift, log_scale = _shift_and_log_scale(made, z, h)
+            shift, log_scale = flows.shift_and_log_scale(made, z, h)
             z = z * ops.exp(log_scale) + shift
             log_q = log_q - ops.sum(log_scale, axis=-1)                     # − log|det|
         return z, log_q
@@ -253,27 +170,13 @@ class IAF(Posterior):
                 bijectors.append(reverse)
             # MAF's inverse is its parallel direction: inverted, it is the flow's forward.
             bijectors.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(
-                bijector_fn=_step_bijector_fn(made, h), unroll_loop=True)))
+                bijector_fn=flows.affine_bijector_fn(made, h, invert=True), unroll_loop=True)))
         base = tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
         return tfd.TransformedDistribution(base, tfb.Chain(bijectors[::-1]))
 
     def get_config(self):
         return {**super().get_config(), "num_steps": self.num_steps,
                 "hidden_units": list(self.hidden_units)}
-
-
-def _shift_and_log_scale(made, z, context):
-    """m and log s of one step: log s = log_sigmoid(g + b) − log_sigmoid(b), 0 at g = 0."""
-    shift, gate = made(z, context)
-    return shift, ops.log_sigmoid(gate + _GATE_BIAS) + float(np.log1p(np.exp(-_GATE_BIAS)))
-
-
-def _step_bijector_fn(made, context):
-    """MAF's `bijector_fn` for one step: a bijector whose inverse is y -> s⊙y + m."""
-    def bijector_fn(y, **kwargs):
-        shift, log_scale = _shift_and_log_scale(made, y, context)
-        return tfb.Invert(tfb.Chain([tfb.Shift(shift), tfb.Scale(log_scale=log_scale)]))
-    return bijector_fn
 
 
 def get(identifier, latent_dim=None):

@@ -121,16 +121,17 @@ class RunConfig:
                              "decoder distribution p(x|z)")
     prior: str = _field("standard_normal", _choice(priors.NAMES),
                         "prior p(z); vamp: a mixture of the encoder's posteriors at learned "
-                        "pseudo-inputs (Tomczak & Welling 2018)")
+                        "pseudo-inputs (Tomczak & Welling 2018); maf: a masked autoregressive "
+                        "flow of N(0, I) (Papamakarios et al. 2017)")
     num_pseudo_inputs: int = _field(500, check_positive_int,
                                     "pseudo-inputs of the vamp prior (--prior vamp)", "K")
     posterior: str = _field("gaussian", _choice(posteriors.NAMES),
                             "approximate posterior q(z|x): diagonal Gaussian, or an inverse "
                             "autoregressive flow of it (Kingma et al. 2016)")
-    flow_steps: int = _field(2, check_positive_int, "steps of the iaf posterior "
-                             "(--posterior iaf)", "N")
-    flow_hidden_units: tuple = _field((320, 320), _int_tuple, "widths of each iaf step's "
-                                      "MADE (--posterior iaf)", "N,N")
+    flow_steps: int = _field(2, check_positive_int, "steps of each flow: the iaf posterior "
+                             "(--posterior iaf), the maf prior (--prior maf)", "N")
+    flow_hidden_units: tuple = _field((320, 320), _int_tuple, "widths of each flow step's "
+                                      "MADE (--posterior iaf, --prior maf)", "N,N")
     hidden_units: tuple = _field((512, 256), _int_tuple, "widths of the mlp layers", "N,N")
     filters: tuple = _field((32, 64), _int_tuple, "channels of the conv layers", "N,N")
     epochs: int = _field(20, check_positive_int, "total epochs, counting resumed ones", "N")

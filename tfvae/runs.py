@@ -189,8 +189,11 @@ def build_model(config, data_shape, num_classes=None, class_names=None):
     from tfvae.optimizers import FusedAdam
     from tfvae.vae import VAE
 
-    prior = priors.VampPrior(config.num_pseudo_inputs, seed=config.seed) \
-        if config.prior == "vamp" else config.prior
+    prior = config.prior
+    if config.prior == "vamp":
+        prior = priors.VampPrior(config.num_pseudo_inputs, seed=config.seed)
+    elif config.prior == "maf":
+        prior = priors.MAF(config.flow_steps, config.flow_hidden_units)
     posterior = posteriors.IAF(config.flow_steps, config.flow_hidden_units) \
         if config.posterior == "iaf" else config.posterior
     model = VAE(data_shape, config.latent_dim, architecture=config.architecture,

@@ -151,8 +151,8 @@ class VAE(Trainer):
                                      initializer=keras.initializers.Constant(beta))
         # Free bits λ (nats per latent dimension; 0 = off), set by
         # tfvae.callbacks.FreeBits; a variable for the same reasons as beta.
-        self.free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
-                                         initializer="zeros")
+        self._free_bits = self.add_weight(shape=(), name="free_bits", trainable=False,
+                                          initializer="zeros")
         self._make_trackers(with_iwae=self._reports_iwae())
         self.build((None,) + self.data_shape)
 
@@ -188,6 +188,15 @@ class VAE(Trainer):
         # Assigned, not rebound: a float in its place would be ignored by the traced
         # steps, by the callbacks and by `save`.
         self._beta.assign(check_number(value, "beta", minimum=0.0))
+
+    @property
+    def free_bits(self):
+        """Free bits λ, nats per latent dimension (0 = off), a variable; assigned as β is."""
+        return self._free_bits
+
+    @free_bits.setter
+    def free_bits(self, value):
+        self._free_bits.assign(check_number(value, "free_bits", minimum=0.0))
 
     def _reports_iwae(self):
         return self.objective == "iwae" or self.num_samples > 1
