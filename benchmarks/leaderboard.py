@@ -19,7 +19,7 @@ images print as smoke runs, not as a leaderboard.
 | `iwae50_late` | Burda MLP                            | ELBO, then IWAE k=50 | N(0, I) | Gaussian |
 | `iwae50_late30` | Burda MLP                          | ELBO, then IWAE k=50 from 30% | N(0, I) | Gaussian |
 | `iwae50_late70` | Burda MLP                          | ELBO, then IWAE k=50 from 70% | N(0, I) | Gaussian |
-| `iaf_maf`    | Burda MLP                             | ELBO      | MAF ᶠ     | IAF, 2 steps, MADE 320-320 |
+| `iaf_maf`    | Burda MLP                             | ELBO      | MAF ᶠ     | IAF ᶠ     |
 
 Networks are those of the row's reference, except the VAE's: Pythae's VAE
 row used a smaller 784-400-40 ReLU MLP; here the VAE is Burda et al.'s, the
@@ -34,7 +34,8 @@ would, and the tighter bound is trained where the learning rate is low. Its
 `valid` bound is IWAE-5 in both halves. `iwae50_late` is the same schedule for
 IWAE k=50, whose epochs cost some 15 ELBO epochs each; `iwae50_late30` and
 `iwae50_late70` train IWAE-50 from 30% and 70% of the schedule instead of 50%.
-ᶠ `iaf_maf` is VAE + IAF with a learned prior, a masked autoregressive flow of
+
+ᶠ `iaf_maf` is `vae_iaf` with a learned prior, a masked autoregressive flow of
 N(0, I) (`tfvae.priors.MAF`, 2 steps, MADE 320-320), whose weights are held at
 their initial values (the flow is then the identity, the prior N(0, I)) for the
 first 10% of the schedule (`Row.prior_from`). Trained from the first step, the

@@ -241,12 +241,18 @@ def test_maf_density_integrates_to_one_on_a_grid():
     np.testing.assert_allclose(draws.mean(0), mean, atol=4 * draws.std(0).max() / np.sqrt(2e4))
 
 
-def test_an_untrained_maf_prior_is_the_standard_normal():
+def test_an_untrained_maf_prior_is_the_standard_normal_in_one_pass_per_step(monkeypatch):
+    from tfvae import flows
+
     prior = priors.MAF(num_steps=3, hidden_units=(16,))
     prior.build(4)
+    passes = []
+    step = flows.shift_and_log_scale
+    monkeypatch.setattr(flows, "shift_and_log_scale", lambda *a: passes.append(1) or step(*a))
     z = np.random.default_rng(0).normal(size=(5, 4)).astype("float32") * 2
     np.testing.assert_allclose(prior.distribution().log_prob(z).numpy(),
                                _log_normal(z, 0.0, 1.0).sum(-1), rtol=1e-5)
+    assert len(passes) == 3                # TFP's generic log_prob would take two per step
 
 
 def test_maf_config_round_trip_and_bad_arguments_are_named():
@@ -285,3 +291,9 @@ def test_maf_prior_model_trains_saves_and_loads(tmp_path, fashion_small):
     bits = tfvae.datasets.binarize(fashion_small["x_test"][:8], seed=0)
     log_px = log_marginal_likelihood(loaded, bits, num_samples=200, seed=0)
     assert np.isfinite(log_px).all() and log_px.mean() > elbo(loaded, bits, seed=0).mean()
+    # A prior saved held loads held: its MADEs, built after the config is read, follow it.
+    model.prior.trainable = False
+    model.save(path)
+    held = keras.models.load_model(path)
+    assert not held.prior.trainable and held.prior.trainable_weights == []
+    assert len(held.trainable_weights) == len(model.trainable_weights)
