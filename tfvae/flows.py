@@ -113,6 +113,30 @@ class MADE(keras.layers.Layer):
                 "hidden_units": list(self.hidden_units)}
 
 
+def build_steps(owner, num_steps, event_size, hidden_units, context_size=0):
+    """`num_steps` built MADEs named made_0, made_1, ..., trainable as `owner` is.
+
+    They follow the owner's `trainable` because a flow loaded from a `.keras`
+    file gets it from the config before `build` creates them.
+    """
+    steps = [MADE(event_size, hidden_units, name=f"made_{t}") for t in range(num_steps)]
+    for made in steps:
+        made.build(context_size)
+        made.trainable = owner.trainable
+    return steps
+
+
+def chain(step_bijectors, event_size):
+    """`tfb.Chain` applying the steps in order, the coordinates reversed between them."""
+    reverse = tfb.Permute(permutation=list(range(event_size - 1, -1, -1)))
+    bijectors = []
+    for t, bijector in enumerate(step_bijectors):
+        if t:
+            bijectors.append(reverse)
+        bijectors.append(bijector)
+    return tfb.Chain(bijectors[::-1])
+
+
 def shift_and_log_scale(made, z, context=None):
     """The shift m and log-scale log s of one step at z.
 

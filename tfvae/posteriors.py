@@ -142,11 +142,8 @@ class IAF(Posterior):
     def build(self, latent_dim, features_shape):
         self.latent_dim = int(latent_dim)
         self.context.build(tuple(features_shape))
-        self.steps = [flows.MADE(self.latent_dim, self.hidden_units, name=f"made_{t}")
-                      for t in range(self.num_steps)]
-        for made in self.steps:
-            made.build(self.hidden_units[0])
-            made.trainable = self.trainable   # a posterior loaded as frozen stays frozen
+        self.steps = flows.build_steps(self, self.num_steps, self.latent_dim, self.hidden_units,
+                                       context_size=self.hidden_units[0])
         self.built = True
 
     def sample_and_log_prob(self, loc, scale, epsilon, features, sum_dims=True):
@@ -163,16 +160,12 @@ class IAF(Posterior):
 
     def distribution(self, loc, scale, features):
         h = self.context(ops.cast(features, "float32"))
-        reverse = tfb.Permute(permutation=list(range(self.latent_dim - 1, -1, -1)))
-        bijectors = []
-        for t, made in enumerate(self.steps):
-            if t:
-                bijectors.append(reverse)
-            # MAF's inverse is its parallel direction: inverted, it is the flow's forward.
-            bijectors.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(
-                bijector_fn=flows.affine_bijector_fn(made, h, invert=True), unroll_loop=True)))
+        # MAF's inverse is its parallel direction: inverted, it is the flow's forward.
+        steps = [tfb.Invert(tfb.MaskedAutoregressiveFlow(
+            bijector_fn=flows.affine_bijector_fn(made, h, invert=True), unroll_loop=True))
+            for made in self.steps]
         base = tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1)
-        return tfd.TransformedDistribution(base, tfb.Chain(bijectors[::-1]))
+        return tfd.TransformedDistribution(base, flows.chain(steps, self.latent_dim))
 
     def get_config(self):
         return {**super().get_config(), "num_steps": self.num_steps,

@@ -239,11 +239,7 @@ class MAF(Prior):
 
     def build(self, latent_dim):
         self.latent_dim = int(latent_dim)
-        self.steps = [flows.MADE(self.latent_dim, self.hidden_units, name=f"made_{t}")
-                      for t in range(self.num_steps)]
-        for made in self.steps:
-            made.build()
-            made.trainable = self.trainable   # a prior loaded as held stays held
+        self.steps = flows.build_steps(self, self.num_steps, self.latent_dim, self.hidden_units)
         self.built = True
 
     def distribution(self):
@@ -264,16 +260,11 @@ class _MaskedAutoregressiveFlow(tfd.TransformedDistribution):
     def __init__(self, steps, latent_dim):
         parameters = dict(locals())
         self._steps = steps
-        reverse = tfb.Permute(permutation=list(range(latent_dim - 1, -1, -1)))
-        bijectors = []
-        for t, made in enumerate(steps):
-            if t:
-                bijectors.append(reverse)
-            bijectors.append(tfb.MaskedAutoregressiveFlow(
-                bijector_fn=flows.affine_bijector_fn(made), unroll_loop=True))
+        maf_steps = [tfb.MaskedAutoregressiveFlow(bijector_fn=flows.affine_bijector_fn(made),
+                                                  unroll_loop=True) for made in steps]
         zeros = ops.zeros((latent_dim,), dtype="float32")
         super().__init__(tfd.Independent(tfd.Normal(zeros, ops.ones_like(zeros)), 1),
-                         tfb.Chain(bijectors[::-1]), name="MaskedAutoregressiveFlow")
+                         flows.chain(maf_steps, latent_dim), name="MaskedAutoregressiveFlow")
         self._parameters = parameters
 
     @classmethod
