@@ -375,6 +375,41 @@ def test_make_dataset_batches():
     np.testing.assert_allclose(np.sort(first.ravel()), np.sort(x.ravel()))
 
 
+def test_a_shuffled_epoch_is_a_permutation_and_the_seed_fixes_the_sequence():
+    x = np.arange(23 * 3, dtype="float32").reshape(23, 3)      # rows tell examples apart
+
+    def epochs(ds, k=3):
+        return [epoch(ds)[:, 0] // 3 for _ in range(k)]
+
+    for kwargs in (dict(), dict(shuffle_buffer=5)):
+        ds = datasets.make_dataset(x, batch_size=4, seed=7, **kwargs)
+        first = epochs(ds)
+        for order in first:
+            np.testing.assert_array_equal(np.sort(order), np.arange(23))
+        assert not np.array_equal(first[0], first[1]), "must reshuffle each epoch"
+        again = epochs(datasets.make_dataset(x, batch_size=4, seed=7, **kwargs))
+        np.testing.assert_array_equal(again, first)
+        other = epochs(datasets.make_dataset(x, batch_size=4, seed=8, **kwargs))
+        assert not np.array_equal(other, first)
+    dropped = datasets.make_dataset(x, batch_size=4, seed=0, drop_remainder=True)
+    assert dropped.element_spec.shape.as_list() == [4, 3]
+    assert len(epoch(dropped)) == 20 and int(dropped.cardinality()) == 5
+
+
+def test_the_shuffle_draws_every_order_equally_often():
+    # 720 epochs of 4 examples: each of the 4! = 24 orders is expected 30 times.
+    # Pearson's statistic has 23 degrees of freedom; 49.7 is its 0.1% quantile.
+    x = np.arange(4, dtype="float32")[:, None]
+    # `repeat` starts a new iteration of the dataset per epoch, as `fit` does.
+    ds = datasets.make_dataset(x, batch_size=4, seed=0).repeat(720)
+    counts = {}
+    for order in epoch(ds)[:, 0].astype(int).reshape(720, 4):
+        counts[tuple(order)] = counts.get(tuple(order), 0) + 1
+    assert len(counts) == 24
+    chi2 = sum((c - 30) ** 2 / 30 for c in counts.values())
+    assert chi2 < 49.7, counts
+
+
 def test_make_dataset_static_binarization():
     x = np.full((16, 28, 28), 0.3, "float32")
     ds = datasets.make_dataset(x, batch_size=8, shuffle=False, binarization="static", seed=0)

@@ -317,6 +317,26 @@ def test_a_prior_built_for_another_latent_size_is_refused():
         tfvae.VAE((6,), 3, prior=prior, hidden_units=(8,))
 
 
+@pytest.fixture(scope="module")
+def trained_vamp_vae(fashion_small):
+    model = small_vae(latent_dim=3, prior="vamp", kl="mc")
+    model.compile()
+    model.fit(fashion_small["x_test"][:8], epochs=1, verbose=0)   # steps traced
+    return model
+
+
+@pytest.mark.parametrize("name", tfvae.vae.FIXED_ATTRIBUTES)
+def test_the_parts_fixed_at_construction_refuse_a_new_value(name, trained_vamp_vae):
+    model = trained_vamp_vae
+    before = getattr(model, name)
+    replacement = (tfvae.priors.get("standard_normal", latent_dim=3) if name == "prior"
+                   else 7)
+    with pytest.raises(AttributeError, match=rf"VAE\.{name} is fixed.*Received: {name}="):
+        setattr(model, name, replacement)
+    assert getattr(model, name) is before
+    assert isinstance(model.prior, tfvae.priors.VampPrior) and model.latent_dim == 3
+
+
 def test_encode_checks_the_shape(fashion_small):
     model = small_vae()
     with pytest.raises(ValueError, match=r"shape \(batch, 28, 28\).*\(4, 784\)"):

@@ -1,4 +1,4 @@
-"""The tf.data input pipeline: binarization, then cache -> shuffle -> batch -> prefetch.
+"""The tf.data input pipeline: binarization, then shuffle -> batch -> prefetch.
 
 `tfvae.datasets` loads arrays; this module turns them into what `VAE.fit`
 reads. Both names are importable from `tfvae.datasets` too
@@ -70,22 +70,28 @@ def _check_unit_range(x):
                          f"[{x.min()}, {x.max()}]. Divide uint8 images by 255 first.")
 
 
-def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, cache=True,
+def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, cache=False,
                  prefetch=True, drop_remainder=False, shuffle_buffer=None, labels=None):
     """Builds a `tf.data.Dataset` of float32 batches of `x` (or of `(x, y)`) for `VAE.fit`.
 
     Args:
         x: array-like of examples, e.g. (n, 28, 28) in [0, 1].
         batch_size: int > 0.
-        shuffle: bool, reshuffle every epoch.
+        shuffle: bool, reshuffle every epoch. The whole of `x` is shuffled
+            by drawing a permutation of its indices each epoch and gathering
+            every batch from one in-memory copy of `x`: no shuffle buffer.
         binarization: one of `tfvae.BINARIZATIONS` or None (= "none"):
             "static" samples 0/1 pixels once, with numpy; "dynamic" draws a
             fresh Bernoulli sample of every batch each epoch, which
             regularises Bernoulli VAEs better than a fixed sample.
         seed: int or None, makes shuffling and binarization reproducible.
         cache, prefetch, drop_remainder: bools for the `tf.data` steps of
-            the same names (prefetch uses `tf.data.AUTOTUNE`).
-        shuffle_buffer: int or None; None shuffles over the whole of `x`.
+            the same names (prefetch uses `tf.data.AUTOTUNE`). `x` is held in
+            memory already, so `cache` only adds a second copy of it; it
+            applies where examples are sliced one by one (`shuffle=False`, or
+            a `shuffle_buffer`).
+        shuffle_buffer: int or None; None shuffles over the whole of `x`; an
+            int shuffles through a `tf.data` buffer of that many examples.
         labels: None, or one label per example (integer class ids, one-hot
             rows or condition vectors), for a conditional VAE: the dataset
             then yields `(x, y)` batches, y as given, shuffled with x.
@@ -109,7 +115,7 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
     if binarization is not None and binarization not in BINARIZATIONS:
         raise ValueError(f"Unrecognized binarization={binarization!r}. Supported values are: "
                          f"{[None, *BINARIZATIONS]}.")
-    x = check_array(x).astype("float32")
+    x = np.asarray(check_array(x), dtype=np.float32)   # no copy if already float32
     if x.ndim < 1:
         raise ValueError("`x` must have a batch dimension; received a scalar.")
     if binarization == "static":
@@ -121,12 +127,16 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         if len(labels) != len(x):
             raise ValueError(f"`labels` has {len(labels)} entries but `x` has {len(x)} "
                              "examples: give one label per example.")
-    ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, labels))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer or len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    data = x if labels is None else (x, labels)
+    if shuffle and shuffle_buffer is None:
+        ds = _permuted_batches(data, len(x), batch_size, drop_remainder, seed)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(data)
+        if cache:
+            ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if binarization == "dynamic":
         # Random ops in a tf.data map replay the same numbers every epoch once
         # any seed (op or global) is set; a re-randomized seed stream gives a
@@ -143,3 +153,29 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def _permuted_batches(data, n, batch_size, drop_remainder, seed):
+    """Batches of `data` (an array or a tuple of arrays of length n) in a new
+    random order every epoch.
+
+    A shuffle buffer over all n examples holds a second copy of the data and
+    refills it example by example at the start of every epoch; a permutation
+    of the n indices costs one op, and each batch one gather from the single
+    in-memory copy. The index stream is batched by `Dataset.batch` so that
+    `tf.distribute` finds the global batch size it splits across replicas.
+    """
+    tensors = tf.nest.map_structure(tf.constant, data)
+    # A new seed for every iterator (Keras makes one per epoch), reproducible
+    # from `seed`, as `shuffle(reshuffle_each_iteration=True)` does; folded so
+    # that it is not the seed dynamic binarization draws from the same stream.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).take(1)
+
+    def permutation(s):
+        s = tf.random.experimental.stateless_fold_in(s, 1)
+        return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=s)
+
+    order = seeds.flat_map(lambda s: tf.data.Dataset.from_tensor_slices(permutation(s)))
+    ds = order.apply(tf.data.experimental.assert_cardinality(n))
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors))

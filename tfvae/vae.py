@@ -44,6 +44,17 @@ tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
 
+# Set once, in `__init__`: the steps already traced, the derived KL mode and the
+# saved config read them, so a later assignment would be silently ignored.
+FIXED_ATTRIBUTES = ("data_shape", "latent_dim", "architecture", "condition", "seed",
+                    "encoder", "likelihood", "prior", "posterior", "decoder", "kl", "kl_mode")
+
+
+def _fixed(name, doc):
+    """A read-only view of `_name`, which `__init__` sets."""
+    assert name in FIXED_ATTRIBUTES
+    return property(lambda self: getattr(self, "_" + name), doc=doc)
+
 
 @keras.saving.register_keras_serializable(package="tfvae")
 class VAE(Trainer):
@@ -101,24 +112,24 @@ class VAE(Trainer):
                  objective="elbo", num_samples=1, posterior="gaussian", num_classes=None,
                  condition_shape=None, class_names=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_shape = check_shape(input_shape)
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.architecture = check_choice(architecture, "architecture", networks.ARCHITECTURES)
-        self.kl = check_choice(kl, "kl", KL_MODES)
+        self._data_shape = check_shape(input_shape)
+        self._latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self._architecture = check_choice(architecture, "architecture", networks.ARCHITECTURES)
+        self._kl = check_choice(kl, "kl", KL_MODES)
         beta = check_number(beta, "beta", minimum=0.0)
         self.objective = objective       # validated by the setters below
         self.num_samples = num_samples
         self.hidden_units = check_int_tuple(hidden_units, "hidden_units")
         self.filters = check_int_tuple(filters, "filters", example="(32, 64)")
-        self.seed = seed
-        self.condition = conditioning.make(num_classes, condition_shape)
+        self._seed = seed
+        self._condition = conditioning.make(num_classes, condition_shape)
         self.class_names = conditioning.check_class_names(class_names, self.condition)
         condition_dim = None if self.condition is None else self.condition.dim
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
-        self.likelihood = likelihoods_lib.get(likelihood)
-        self.prior = priors_lib.get(prior, latent_dim=self.latent_dim)
-        self.posterior = posteriors_lib.get(posterior, latent_dim=self.latent_dim)
+        self._likelihood = likelihoods_lib.get(likelihood)
+        self._prior = priors_lib.get(prior, latent_dim=self.latent_dim)
+        self._posterior = posteriors_lib.get(posterior, latent_dim=self.latent_dim)
         if self.condition is not None and isinstance(self.prior, priors_lib.VampPrior):
             # Its components q(z|u_k) would need a label per pseudo-input.
             raise ValueError("A conditional VAE takes an unconditional prior p(z); the "
@@ -128,10 +139,10 @@ class VAE(Trainer):
         # The built-in networks take the model's own dtype policy, not the
         # global one, so a mixed-precision model loads as one whatever the
         # global policy is then.
-        self.encoder = encoder if encoder is not None else networks.build_encoder(
+        self._encoder = encoder if encoder is not None else networks.build_encoder(
             architecture, self.data_shape, self.hidden_units, self.filters,
             dtype=self.dtype_policy, condition_dim=condition_dim)
-        self.decoder = decoder if decoder is not None else networks.build_decoder(
+        self._decoder = decoder if decoder is not None else networks.build_decoder(
             architecture, self.latent_dim, self.data_shape,
             self.likelihood.num_params, self.hidden_units, self.filters,
             dtype=self.dtype_policy, condition_dim=condition_dim)
@@ -143,7 +154,7 @@ class VAE(Trainer):
             raise ValueError(f"kl='analytic' needs a prior and a posterior with a closed-form "
                              f"KL; {type(self.prior).__name__} and "
                              f"{type(self.posterior).__name__} have none. Use kl='mc' or 'auto'.")
-        self.kl_mode = "analytic" if analytic and kl != "mc" else "mc"
+        self._kl_mode = "analytic" if analytic and kl != "mc" else "mc"
         self.initial_beta = float(beta)
         # A variable, not a float: callbacks (warm-up schedules) change it
         # during fit without retracing, on every replica, and it is saved.
@@ -155,6 +166,32 @@ class VAE(Trainer):
                                           initializer="zeros")
         self._make_trackers(with_iwae=self._reports_iwae())
         self.build((None,) + self.data_shape)
+
+    # ---- the model's parts, fixed at construction ----------------------------
+
+    data_shape = _fixed("data_shape", "The shape of one example x, a tuple of ints.")
+    latent_dim = _fixed("latent_dim", "The size of z.")
+    architecture = _fixed("architecture", '"mlp" or "conv": the built-in networks asked for.')
+    condition = _fixed("condition", "The `tfvae.conditioning` condition y, or None.")
+    seed = _fixed("seed", "The seed of the sampling layer's noise (None: unseeded).")
+    encoder = _fixed("encoder", "The network x (and y) -> features, before the posterior head.")
+    likelihood = _fixed("likelihood", "The likelihood p(x|z), a `tfvae.likelihoods` family.")
+    prior = _fixed("prior", "The prior p(z), a `tfvae.priors` layer.")
+    posterior = _fixed("posterior", "The posterior family q(z|x), a `tfvae.posteriors` layer.")
+    decoder = _fixed("decoder", "The network z (and y) -> the likelihood's parameters.")
+    kl = _fixed("kl", 'The KL mode asked for: "auto", "analytic" or "mc".')
+    kl_mode = _fixed("kl_mode", 'The KL term used: "analytic" (closed form) or "mc" (at z).')
+
+    def __setattr__(self, name, value):
+        # Before Keras' own __setattr__, which would track a new layer first and
+        # fail on the built model's locked state with a message about state.
+        if name in FIXED_ATTRIBUTES:
+            raise AttributeError(
+                f"VAE.{name} is fixed when the model is built: the traced steps and the "
+                f"saved config read it, so a new value would be ignored. Build a new "
+                f"tfvae.VAE with the {name} you want (`set_weights` copies the weights "
+                f"that match). Received: {name}={value!r}")
+        super().__setattr__(name, value)
 
     # ---- what fit minimises, settable between fits ---------------------------
 
@@ -253,7 +290,7 @@ class VAE(Trainer):
     def features(self, x, training=False, labels=None):
         """The encoder's features of x (and y, given `labels`), (batch, n)."""
         x = self._as_data(x)
-        return self.encoder(conditioning.network_inputs(x, self._condition(labels, x)),
+        return self.encoder(conditioning.network_inputs(x, self._condition_input(labels, x)),
                             training=training)
 
     def posterior_params(self, x, training=False, labels=None):
@@ -272,7 +309,7 @@ class VAE(Trainer):
     def decode(self, z, training=False, labels=None):
         """p(x|z) (p(x|z, y) given `labels`): the likelihood, with the data axes as its event."""
         params = ops.cast(self.decoder(conditioning.network_inputs(
-            z, self._condition(labels, z)), training=training), "float32")
+            z, self._condition_input(labels, z)), training=training), "float32")
         return self._per_example(self.likelihood.distribution(params))
 
     def elbo_terms(self, x, training=False, per_dimension=False, labels=None):
@@ -290,7 +327,7 @@ class VAE(Trainer):
             A pair of float32 tensors of shape (batch,); ELBO = first − second.
         """
         x = self._as_data(x)
-        condition = self._condition(labels, x)                               # y, or None
+        condition = self._condition_input(labels, x)                         # y, or None
         features, loc, scale = self._encoder_outputs(x, training, condition)  # h(x), μ(x), σ(x)
         prior = self.prior.distribution()                                    # p(z)
         factorised = per_dimension and isinstance(prior, tfd.Independent) \
@@ -328,7 +365,7 @@ class VAE(Trainer):
             `(log p(x|z), log p(z), log q(z|x))`, float32 tensors (k, batch).
         """
         x = self._as_data(x)
-        condition = self._condition(labels, x)
+        condition = self._condition_input(labels, x)
         features, loc, scale = self._encoder_outputs(x, training, condition)
         shape = tf.concat([[num_samples], tf.shape(loc)], axis=0)
         if seed is None:
@@ -403,7 +440,7 @@ class VAE(Trainer):
         """The mean of p(x|z) (p(x|z, y) given `labels`) computed with `keras.ops`
         (exportable to TFLite; integer class ids become one-hot in the graph)."""
         params = ops.cast(self.decoder(conditioning.network_inputs(
-            z, self._condition(labels, z)), training=False), "float32")
+            z, self._condition_input(labels, z)), training=False), "float32")
         return self.likelihood.mean(params)
 
     def sample(self, n, seed=None, labels=None):
@@ -435,12 +472,12 @@ class VAE(Trainer):
     def reconstruct(self, x, labels=None):
         """Decoded mean at the latent code: E[x | z = latent_code(x)] (and y, given `labels`)."""
         x = self._as_data(x)
-        condition = self._condition(labels, x)
+        condition = self._condition_input(labels, x)
         return self.decode_mean(self.latent_code(x, labels=condition), labels=condition)
 
     def call(self, x, training=False, labels=None):
         x = self._as_data(x)
-        condition = self._condition(labels, x)
+        condition = self._condition_input(labels, x)
         return self.decode_mean(self.latent_code(x, training=training, labels=condition),
                                 labels=condition)
 
@@ -456,7 +493,7 @@ class VAE(Trainer):
         features = self.features(x, training=training, labels=labels)
         return (features, *self.posterior_head(features, training=training))
 
-    def _condition(self, labels, x):
+    def _condition_input(self, labels, x):
         """The float32 condition y for the examples (or latents) `x`, or None."""
         return conditioning.as_condition(labels, self.condition,
                                          num_examples=conditioning.static_batch(x))
