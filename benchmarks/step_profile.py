@@ -92,7 +92,7 @@ def main(argv=None):
     model = burda_mlp(seed=0)
     model.compile()
     dataset = datasets.make_dataset(x, batch_size=BATCH)
-    model.fit(dataset, epochs=1, verbose=0)              # builds, traces, fills the cache
+    model.fit(dataset, epochs=1, verbose=0)              # builds and traces
     stages = stage_functions(model, batches, args.steps)
     for run in stages.values():
         run()                                            # traces

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import tfvae
 from tfvae import datasets, pipeline
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -410,6 +412,17 @@ def test_the_shuffle_draws_every_order_equally_often():
     assert chi2 < 49.7, counts
 
 
+def test_the_pipelines_are_not_autotuned():
+    # An autotuned iterator's destructor waits out its model thread's period:
+    # seconds at every epoch boundary of a long epoch (benchmarks/RESULTS.md).
+    x = np.zeros((8, 3), "float32")
+    for ds in (datasets.make_dataset(x, 4, seed=0),
+               datasets.make_dataset(x, 4, shuffle=False, binarization="dynamic"),
+               datasets.make_dataset(x, 4, shuffle_buffer=2, labels=np.arange(8)),
+               tfvae.distribute.distributed_dataset(x, 4, tf.distribute.get_strategy())):
+        assert ds.options().autotune.enabled is False
+
+
 def test_make_dataset_static_binarization():
     x = np.full((16, 28, 28), 0.3, "float32")
     ds = datasets.make_dataset(x, batch_size=8, shuffle=False, binarization="static", seed=0)
@@ -441,11 +454,31 @@ def test_make_dataset_dynamic_binarization():
     np.testing.assert_array_equal(epoch(again), epochs[0])
 
 
+def test_shuffled_dynamic_binarization_draws_afresh_each_epoch():
+    # The labels carry each example's index through the shuffle, so epochs can
+    # be put back in order and compared pixel by pixel as in the test above.
+    x = np.random.default_rng(2).uniform(size=(320, 16)).astype("float32")
+    ds = datasets.make_dataset(x, batch_size=64, binarization="dynamic", seed=3,
+                               labels=np.arange(320))
+    epochs = []
+    for _ in range(20):
+        xs, ids = zip(*[(a.numpy(), b.numpy()) for a, b in ds])
+        ids = np.concatenate(ids)
+        assert not np.array_equal(ids, np.arange(320))
+        epochs.append(np.concatenate(xs)[np.argsort(ids)])
+    epochs = np.stack(epochs)
+    agreement = [np.mean(a == b) for a, b in zip(epochs[:-1], epochs[1:])]
+    assert abs(np.mean(agreement) - np.mean(x ** 2 + (1 - x) ** 2)) < 0.01
+    error = np.abs(epochs.mean(0) - x)                   # s.e. <= 0.11 per pixel
+    assert error.mean() < 0.1
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(x=np.zeros((0, 28, 28))), "empty"),
     (dict(x=np.full((4, 2), np.nan)), "non-finite"),
     (dict(x=np.zeros((4, 2)), batch_size=0), "batch_size"),
     (dict(x=np.zeros((4, 2)), batch_size=-3), "batch_size"),
+    (dict(x=np.zeros((4, 2)), shuffle_buffer=0), "shuffle_buffer"),
     (dict(x=np.zeros((4, 2)), binarization="always"), "binarization"),
     (dict(x=np.full((4, 2), 2.0), binarization="dynamic"), r"\[0, 1\]"),
 ])

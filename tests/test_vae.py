@@ -334,7 +334,32 @@ def test_the_parts_fixed_at_construction_refuse_a_new_value(name, trained_vamp_v
     with pytest.raises(AttributeError, match=rf"VAE\.{name} is fixed.*Received: {name}="):
         setattr(model, name, replacement)
     assert getattr(model, name) is before
-    assert isinstance(model.prior, tfvae.priors.VampPrior) and model.latent_dim == 3
+
+
+def test_the_parts_are_saved_under_their_public_names(tmp_path):
+    # Keras' saver walks attributes with private names last, so the parts held as
+    # `_encoder`, `_prior`, ... keep the paths files written before had.
+    import h5py
+
+    model = small_vae(input_shape=(6,), latent_dim=2, hidden_units=(4,), prior="vamp")
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    paths = []
+    with h5py.File(path, "r") as f:
+        f.visit(paths.append)
+        top = set(f.keys())
+    assert {"encoder", "decoder", "layers"} <= top and "layers/vamp_prior/vars" in paths
+    assert not [p for p in paths if any(part.startswith("_") for part in p.split("/"))]
+
+
+def test_class_names_are_checked_when_assigned():
+    model = small_vae(input_shape=(6,), latent_dim=2, hidden_units=(4,), num_classes=2)
+    model.class_names = ["cat", "dog"]
+    assert model.class_names == ("cat", "dog") and model.get_config()["class_names"] == \
+        ["cat", "dog"]
+    with pytest.raises(ValueError, match=r"Received: class_names=\['cat'\]"):
+        model.class_names = ["cat"]
+    assert model.class_names == ("cat", "dog")
 
 
 def test_encode_checks_the_shape(fashion_small):

@@ -30,6 +30,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvae import pipeline
+
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 
@@ -167,7 +169,7 @@ def distributed_dataset(x, per_replica_batch_size=64, strategy=None, shuffle=Tru
     ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, np.asarray(labels)))
     if shuffle:
         ds = ds.shuffle(min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch, drop_remainder=drop_remainder).prefetch(pipeline.PREFETCH_BATCHES)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(options)
+    return pipeline.without_autotuning(ds).with_options(options)

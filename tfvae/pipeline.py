@@ -86,7 +86,7 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
             regularises Bernoulli VAEs better than a fixed sample.
         seed: int or None, makes shuffling and binarization reproducible.
         cache, prefetch, drop_remainder: bools for the `tf.data` steps of
-            the same names (prefetch uses `tf.data.AUTOTUNE`). `x` is held in
+            the same names (prefetch keeps `PREFETCH_BATCHES` batches ready). `x` is held in
             memory already, so `cache` only adds a second copy of it; it
             applies where examples are sliced one by one (`shuffle=False`, or
             a `shuffle_buffer`).
@@ -112,6 +112,8 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
     TensorShape([64, 28, 28])
     """
     check_positive_int(batch_size, "batch_size")
+    if shuffle_buffer is not None:
+        check_positive_int(shuffle_buffer, "shuffle_buffer")
     if binarization is not None and binarization not in BINARIZATIONS:
         raise ValueError(f"Unrecognized binarization={binarization!r}. Supported values are: "
                          f"{[None, *BINARIZATIONS]}.")
@@ -148,11 +150,29 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
 
         ds = tf.data.Dataset.zip(ds, seeds).map(
             (lambda batch, s: sample(batch, s)) if labels is None else
-            (lambda pair, s: (sample(pair[0], s), pair[1])),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            (lambda pair, s: (sample(pair[0], s), pair[1])))
     if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds
+        ds = ds.prefetch(PREFETCH_BATCHES)
+    return without_autotuning(ds)
+
+
+# Batches prepared ahead of the step: each costs a gather (and a binarization),
+# far less than a training step, so two keep the step fed.
+PREFETCH_BATCHES = 2
+
+
+def without_autotuning(ds):
+    """`ds` with `tf.data` autotuning off.
+
+    An autotuned iterator runs a model thread whose optimisation period doubles
+    as the iterator ages, and the iterator's destructor waits for that thread's
+    current period to end. `fit` drops one iterator per epoch, so an epoch of 25
+    s stalled the next for 10 to 30 s (TensorFlow 2.21, benchmarks/RESULTS.md).
+    The pipelines built here have fixed buffer sizes and nothing to tune.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _permuted_batches(data, n, batch_size, drop_remainder, seed):
@@ -167,8 +187,9 @@ def _permuted_batches(data, n, batch_size, drop_remainder, seed):
     """
     tensors = tf.nest.map_structure(tf.constant, data)
     # A new seed for every iterator (Keras makes one per epoch), reproducible
-    # from `seed`, as `shuffle(reshuffle_each_iteration=True)` does; folded so
-    # that it is not the seed dynamic binarization draws from the same stream.
+    # from `seed`, as `shuffle(reshuffle_each_iteration=True)` does. Dynamic
+    # binarization draws its first batch from the same stream's first pair;
+    # folding in a constant makes the permutation's key differ from it.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).take(1)
 
     def permutation(s):

@@ -44,10 +44,17 @@ tfd = tfp.distributions
 
 KL_MODES = ("auto", "analytic", "mc")
 
-# Set once, in `__init__`: the steps already traced, the derived KL mode and the
-# saved config read them, so a later assignment would be silently ignored.
-FIXED_ATTRIBUTES = ("data_shape", "latent_dim", "architecture", "condition", "seed",
-                    "encoder", "likelihood", "prior", "posterior", "decoder", "kl", "kl_mode")
+# Set once, in `__init__`, each from the constructor argument named here: the
+# networks, the steps already traced and the derived KL mode were made from them,
+# so a later value would be ignored by all of these and recorded only by
+# `get_config`, and the saved model would not load.
+FIXED_ATTRIBUTES = {
+    "data_shape": "input_shape", "latent_dim": "latent_dim", "architecture": "architecture",
+    "hidden_units": "hidden_units", "filters": "filters",
+    "condition": "num_classes or condition_shape", "seed": "seed", "encoder": "encoder",
+    "likelihood": "likelihood", "prior": "prior", "posterior": "posterior",
+    "decoder": "decoder", "kl": "kl", "kl_mode": "kl",
+}
 
 
 def _fixed(name, doc):
@@ -119,11 +126,11 @@ class VAE(Trainer):
         beta = check_number(beta, "beta", minimum=0.0)
         self.objective = objective       # validated by the setters below
         self.num_samples = num_samples
-        self.hidden_units = check_int_tuple(hidden_units, "hidden_units")
-        self.filters = check_int_tuple(filters, "filters", example="(32, 64)")
+        self._hidden_units = check_int_tuple(hidden_units, "hidden_units")
+        self._filters = check_int_tuple(filters, "filters", example="(32, 64)")
         self._seed = seed
         self._condition = conditioning.make(num_classes, condition_shape)
-        self.class_names = conditioning.check_class_names(class_names, self.condition)
+        self.class_names = class_names
         condition_dim = None if self.condition is None else self.condition.dim
         self._custom_encoder = encoder is not None
         self._custom_decoder = decoder is not None
@@ -172,6 +179,8 @@ class VAE(Trainer):
     data_shape = _fixed("data_shape", "The shape of one example x, a tuple of ints.")
     latent_dim = _fixed("latent_dim", "The size of z.")
     architecture = _fixed("architecture", '"mlp" or "conv": the built-in networks asked for.')
+    hidden_units = _fixed("hidden_units", "The widths of the built-in mlp's layers.")
+    filters = _fixed("filters", "The channels of the built-in conv layers.")
     condition = _fixed("condition", "The `tfvae.conditioning` condition y, or None.")
     seed = _fixed("seed", "The seed of the sampling layer's noise (None: unseeded).")
     encoder = _fixed("encoder", "The network x (and y) -> features, before the posterior head.")
@@ -187,11 +196,21 @@ class VAE(Trainer):
         # fail on the built model's locked state with a message about state.
         if name in FIXED_ATTRIBUTES:
             raise AttributeError(
-                f"VAE.{name} is fixed when the model is built: the traced steps and the "
-                f"saved config read it, so a new value would be ignored. Build a new "
-                f"tfvae.VAE with the {name} you want (`set_weights` copies the weights "
-                f"that match). Received: {name}={value!r}")
+                f"VAE.{name} is fixed when the model is built: its networks and traced steps "
+                f"were made from it and would keep the old value. Build a new tfvae.VAE with "
+                f"the {FIXED_ATTRIBUTES[name]} argument you want, and copy the weights of "
+                f"the parts that stay (new.encoder.set_weights(old.encoder.get_weights())). "
+                f"Received: {name}={value!r}")
         super().__setattr__(name, value)
+
+    @property  # metadata: checked, and free to change
+    def class_names(self):
+        """One name per class (a tuple of str) or None; saved, and written into exports."""
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, value):
+        self._class_names = conditioning.check_class_names(value, self.condition)
 
     # ---- what fit minimises, settable between fits ---------------------------
 

@@ -28,7 +28,11 @@ per-round samples/s, the tfvae/torch ratio, min/median/max, and writes --out.
 
 `--tfvae-precision float32,mixed_bfloat16` makes each tfvae policy an arm of
 every round (the order rotates by round), so bfloat16 is read against float32
-measured minutes apart, and both against the twin.
+measured minutes apart, and both against the twin. `--tfvae-intra-op-threads
+0,1` does the same for TensorFlow's intra-op thread pool (0: TensorFlow's
+default, one thread per core; 1: each op on one thread, independent ops side by
+side in the inter-op pool), a process-wide setting a library cannot make for
+its user; each precision runs with each.
 """
 
 import argparse
@@ -87,9 +91,11 @@ def spread(values):
     return min(values), statistics.median(values), max(values)
 
 
-def arm_name(precision):
-    """The label of a tfvae arm: "tfvae" in float32, else "tfvae <policy>"."""
-    return "tfvae" if precision == "float32" else f"tfvae {precision}"
+def arm_name(precision, intra_op_threads=0):
+    """The label of a tfvae arm: "tfvae", then the policy if not float32 and
+    the intra-op threads if set."""
+    return " ".join(["tfvae", *([precision] if precision != "float32" else []),
+                     *([f"intra-op {intra_op_threads}"] if intra_op_threads else [])])
 
 
 def table(model, description, source, runs, seconds):
@@ -104,17 +110,17 @@ def table(model, description, source, runs, seconds):
     rows += [(f"ratio {arm}/torch", [a["samples_per_s"] / b["samples_per_s"]
                                      for a, b in zip(runs[arm], torch_runs)], "{:.2f}x")
              for arm in arms]
-    rows += [(f"ratio {arm}/tfvae", [a["samples_per_s"] / b["samples_per_s"]
-                                     for a, b in zip(runs[arm], runs[arms[0]])], "{:.2f}x")
+    rows += [(f"ratio {arm}/{arms[0]}", [a["samples_per_s"] / b["samples_per_s"]
+                                         for a, b in zip(runs[arm], runs[arms[0]])], "{:.2f}x")
              for arm in arms[1:]]
     rows += [(f"{arm} held-out -ELBO", per_round("heldout_neg_elbo", arm), "{:.2f}")
              for arm in arms + ["torch"]]
     rows += [(f"-ELBO {arm} - torch", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
                                        for a, b in zip(runs[arm], torch_runs)], "{:+.2f}")
              for arm in arms]
-    rows += [(f"-ELBO {arm} - tfvae", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
-                                       for a, b in zip(runs[arm], runs[arms[0]])], "{:+.2f}")
-             for arm in arms[1:]]
+    rows += [(f"-ELBO {arm} - {arms[0]}", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
+                                           for a, b in zip(runs[arm], runs[arms[0]])],
+              "{:+.2f}") for arm in arms[1:]]
     rows += [(f"{arm} epochs", per_round("epochs", arm), "{:.2f}") for arm in arms + ["torch"]]
     rows += [(f"{arm} warm-up s ({runs[arm][0]['warmup_steps']} steps)",
               per_round("warmup_s", arm), "{:.2f}") for arm in arms + ["torch"]]
@@ -136,10 +142,11 @@ def table(model, description, source, runs, seconds):
     return "\n".join(lines)
 
 
-def side_args(args, model, path, side, round_index, precision=None):
+def side_args(args, model, path, side, round_index, setting=None):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
-    precision = ["--precision", precision] if side == "tfvae" else []
+    precision = ["--precision", setting[0], "--intra-op-threads", str(setting[1])] \
+        if side == "tfvae" else []
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
             *threads, *precision]
@@ -168,6 +175,10 @@ def main():
                         help="tfvae's Keras dtype policies, comma-separated: each is an arm "
                              f"of every round, interleaved with the rest; from {PRECISIONS} "
                              "(the twin stays float32)")
+    parser.add_argument("--tfvae-intra-op-threads", default="0",
+                        help="TensorFlow intra-op thread counts, comma-separated: each is an "
+                             "arm of every round (with each precision); 0 = TensorFlow's "
+                             "default")
     parser.add_argument("--torch-python", default=str(ROOT / ".venv-peers/bin/python"))
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads of the twin; default: the usable cores")
@@ -181,6 +192,13 @@ def main():
     if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
         parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
                      f"Supported policies are: {list(PRECISIONS)}.")
+    try:
+        intra = [int(t) for t in args.tfvae_intra_op_threads.split(",")]
+    except ValueError:
+        intra = [-1]
+    if any(t < 0 for t in intra) or len(set(intra)) < len(intra):
+        parser.error(f"--tfvae-intra-op-threads takes distinct counts >= 0, comma-separated. "
+                     f"Received: {args.tfvae_intra_op_threads!r}")
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
         parser.error("--rounds and --warmup-steps must be >= 1 and --seconds > 0. Received: "
                      f"rounds={args.rounds}, seconds={args.seconds}, "
@@ -195,19 +213,20 @@ def main():
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         data = {m: prepare_data(m, args, tmp) for m in models}
-        # Arms: one per tfvae precision, then the twin; each round rotates
-        # which goes first, so a busy spell of the machine hits all of them.
-        arms = [(arm_name(p), "tfvae", p) for p in precisions] + [("torch", "torch", None)]
+        # Arms: one per tfvae precision and thread count, then the twin; each round
+        # rotates which goes first, so a busy spell of the machine hits all of them.
+        arms = [(arm_name(p, t), "tfvae", (p, t)) for p in precisions for t in intra] \
+            + [("torch", "torch", None)]
         runs = {m: {arm: [] for arm, _, _ in arms} for m in models}
         for r in range(args.rounds):
             for model in models:
                 shift = r % len(arms)
-                for arm, side, precision in arms[shift:] + arms[:shift]:
+                for arm, side, setting in arms[shift:] + arms[:shift]:
                     python = args.tfvae_python if side == "tfvae" else args.torch_python
                     result = run_side(python, SIDES[side], side_args(
-                        args, model, data[model][0], side, r, precision))
+                        args, model, data[model][0], side, r, setting))
                     runs[model][arm].append(result)
-                    print(f"round {r + 1}/{args.rounds} {model:4s} {arm:20s} "
+                    print(f"round {r + 1}/{args.rounds} {model:4s} {arm:32s} "
                           f"{result['samples_per_s']:9,.0f} samples/s  -ELBO "
                           f"{result['heldout_neg_elbo']:.2f}  others' cores "
                           f"{result['others_cores']:.2f}", file=sys.stderr, flush=True)

@@ -15,9 +15,10 @@ What a user writes, nothing tuned: `VAE.compile()` (its default optimizer,
     layers (Conv2D 32, 64, 3x3, stride 2, relu; Dense 256; mirrored), batch 128.
 
 The timed window is one `fit` call stopped by a callback once --seconds have
-passed (so it includes what `fit` does per call: iterators, the shuffle
-buffer, the cache); the --warmup-steps steps before it, which trace the train
-function, are timed and reported apart. Prints one JSON line, as torch_side.py.
+passed (so it includes `make_dataset` and what `fit` does per call and per
+epoch: the dataset check, a new iterator each epoch); the --warmup-steps steps
+before it, which trace the train function, are timed and reported apart.
+Prints one JSON line, as torch_side.py.
 
 `--prepare-conv PATH` instead writes the conv benchmark's data: Fashion-MNIST
 (`tfvae.datasets.load("fashion_mnist")`, else the embedded default subset),
@@ -112,12 +113,19 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="float32",
                         help="Keras dtype policy while the model is built (default: float32)")
+    parser.add_argument("--intra-op-threads", type=int, default=0,
+                        help="tf.config.threading.set_intra_op_parallelism_threads before "
+                             "TensorFlow runs anything; 0 (default) keeps TensorFlow's own")
     parser.add_argument("--prepare-conv", metavar="PATH", help="write the conv data and exit")
     args = parser.parse_args()
     if args.prepare_conv:
         return prepare_conv(args.prepare_conv)
     if not (args.model and args.data):
         parser.error("--model and --data are needed to train")
+    if args.intra_op_threads < 0:
+        parser.error(f"--intra-op-threads must be >= 0. Received: {args.intra_op_threads}")
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     batch_size = args.batch_size or (100 if args.model == "mlp" else 128)
     with np.load(args.data) as f:
         shape = (-1, 784) if args.model == "mlp" else (-1, 28, 28)
@@ -144,6 +152,7 @@ def main():
         "warmup_steps": args.warmup_steps, "heldout_neg_elbo": neg_elbo, "heldout_se": se,
         "train_n": len(x_train), "heldout_n": len(x_valid), "batch_size": batch_size,
         "threads": len(os.sched_getaffinity(0)), "precision": args.precision,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "version": f"tfvae {tfvae.__version__}, TF {tf.__version__}, Keras {keras.__version__}",
     }))
 
