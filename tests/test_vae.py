@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -331,9 +333,12 @@ def test_the_parts_fixed_at_construction_refuse_a_new_value(name, trained_vamp_v
     before = getattr(model, name)
     replacement = (tfvae.priors.get("standard_normal", latent_dim=3) if name == "prior"
                    else 7)
-    with pytest.raises(AttributeError, match=rf"VAE\.{name} is fixed.*Received: {name}="):
+    argument = re.escape(tfvae.vae.FIXED_ATTRIBUTES[name])
+    with pytest.raises(AttributeError, match=rf"VAE\.{name} is fixed.*the {argument} argument"
+                                             rf".*Received: {name}="):
         setattr(model, name, replacement)
     assert getattr(model, name) is before
+    assert isinstance(model.prior, tfvae.priors.VampPrior) and model.latent_dim == 3
 
 
 def test_the_parts_are_saved_under_their_public_names(tmp_path):

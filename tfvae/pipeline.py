@@ -167,7 +167,7 @@ def without_autotuning(ds):
     An autotuned iterator runs a model thread whose optimisation period doubles
     as the iterator ages, and the iterator's destructor waits for that thread's
     current period to end. `fit` drops one iterator per epoch, so an epoch of 25
-    s stalled the next for 10 to 30 s (TensorFlow 2.21, benchmarks/RESULTS.md).
+    s stalled the next for 10 to 32 s (TensorFlow 2.21, benchmarks/RESULTS.md).
     The pipelines built here have fixed buffer sizes and nothing to tune.
     """
     options = tf.data.Options()
