@@ -86,10 +86,10 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
             regularises Bernoulli VAEs better than a fixed sample.
         seed: int or None, makes shuffling and binarization reproducible.
         cache, prefetch, drop_remainder: bools for the `tf.data` steps of
-            the same names (prefetch keeps `PREFETCH_BATCHES` batches ready). `x` is held in
-            memory already, so `cache` only adds a second copy of it; it
-            applies where examples are sliced one by one (`shuffle=False`, or
-            a `shuffle_buffer`).
+            the same names (prefetch keeps `PREFETCH_BATCHES` batches ready).
+            `x` is held in memory already, so `cache` only adds a second copy
+            of it; it applies where examples are sliced one by one
+            (`shuffle=False`, or a `shuffle_buffer`).
         shuffle_buffer: int or None; None shuffles over the whole of `x`; an
             int shuffles through a `tf.data` buffer of that many examples.
         labels: None, or one label per example (integer class ids, one-hot
