@@ -12,6 +12,9 @@ it. The reported metrics (`loss`, `elbo`, `reconstruction`, `kl`, `iwae`) are
 Mean trackers kept here; the model's own step (the ELBO) lives in `tfvae/vae.py`.
 """
 
+import inspect
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -20,6 +23,7 @@ from keras import ops
 from tfvae import conditional_data
 from tfvae.callbacks import StopOnNaN
 from tfvae.optimizers import FusedAdam
+from tfvae.pipeline import make_dataset
 from tfvae.validation import check_data
 
 UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
@@ -29,6 +33,16 @@ UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics
 # small model (benchmarks/RESULTS.md), few enough that per-batch callbacks and
 # the progress bar still move.
 DEFAULT_STEPS_PER_EXECUTION = 10
+
+
+# Keras' `fit` and `evaluate` arguments after x and y, in order: a call that
+# passes them by position reads as Keras would read it.
+FIT_ARGUMENTS = tuple(inspect.signature(keras.Model.fit).parameters)[3:]
+EVALUATE_ARGUMENTS = tuple(name for name in inspect.signature(keras.Model.evaluate).parameters
+                           if name not in ("self", "x", "y", "kwargs"))
+
+# Keras' batch size for arrays when neither `batch_size` nor a step count is given.
+KERAS_BATCH_SIZE = 32
 
 
 def default_steps_per_execution(strategy):
@@ -87,23 +101,86 @@ class Trainer(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
-        x, y, validation_data = self._checked_data(x, y, kwargs, "fit", validation_data)
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """As `keras.Model.fit`, with the data checked first.
+
+        Arrays (x, and y for a conditional model) are read through
+        `tfvae.datasets.make_dataset`, with Keras' meaning of `batch_size`,
+        `shuffle`, `validation_split` and `validation_batch_size`: Keras' own
+        array pipeline is autotuned by `tf.data`, whose iterators stall the
+        start of an epoch for seconds (`tfvae.pipeline.without_autotuning`).
+        `shuffle="batch"`, and arrays under a multi-worker strategy, stay
+        with Keras' pipeline.
+
+        Raises:
+            ValueError: bad data or `validation_split`, or arguments a VAE
+                cannot honour (see the module docstring).
+        """
+        kwargs = keyword_arguments("fit", FIT_ARGUMENTS, args, kwargs)
+        x, y, validation_data = self._checked_data(x, y, kwargs, "fit",
+                                                   kwargs.pop("validation_data", None))
         self._compile_if_needed()
+        if self._reads_arrays(x, kwargs.get("shuffle", True)):
+            x, y, validation_data = self._array_datasets(x, y, validation_data, kwargs)
         if isinstance(x, tf.data.Dataset):
             # A dataset carries its own shuffling; Keras would warn that it
             # ignores its default shuffle=True.
             kwargs.setdefault("shuffle", False)
-        callbacks = list(callbacks or [])
+        callbacks = list(kwargs.pop("callbacks", None) or [])
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
-        return super().fit(x, y, *args, callbacks=callbacks,
-                           validation_data=validation_data, **kwargs)
+        return super().fit(x, y, callbacks=callbacks, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        """As `keras.Model.evaluate`, with the data checked first; arrays are
+        read in order through `tfvae.datasets.make_dataset` (see `fit`)."""
+        kwargs = keyword_arguments("evaluate", EVALUATE_ARGUMENTS, args, kwargs)
         x, y, _ = self._checked_data(x, y, kwargs, "evaluate")
         self._compile_if_needed()
-        return super().evaluate(x, y, *args, **kwargs)
+        if self._reads_arrays(x, False):
+            x = make_dataset(x, array_batch_size(len(x), kwargs.pop("batch_size", None),
+                                                 kwargs.get("steps")),
+                             shuffle=False, labels=y)
+            y = None
+        return super().evaluate(x, y, **kwargs)
+
+    def _reads_arrays(self, x, shuffle):
+        """Whether arrays x go through `make_dataset` rather than Keras' pipeline.
+
+        Under a multi-worker strategy each worker would draw its own
+        permutation before the data are sharded; Keras' pipeline shards first.
+        """
+        return (isinstance(x, np.ndarray) and isinstance(shuffle, (bool, np.bool_))
+                and not isinstance(self.distribute_strategy,
+                                   tf.distribute.MultiWorkerMirroredStrategy))
+
+    def _array_datasets(self, x, y, validation_data, kwargs):
+        """(x, y, validation_data) of `fit` as `make_dataset` pipelines, taking
+        `batch_size`, `shuffle`, `validation_split` and `validation_batch_size`
+        out of kwargs."""
+        split = kwargs.pop("validation_split", 0.0)
+        if isinstance(split, bool) or not isinstance(split, (int, float, np.number)) \
+                or not 0 <= split < 1:
+            raise ValueError("`validation_split` must be a fraction in [0, 1): the share of "
+                             f"the arrays held out. Received: validation_split={split!r}")
+        if split and validation_data is None:
+            # As Keras: the last `split` of the examples, before any shuffling.
+            keep = int(math.floor(len(x) * (1.0 - split)))
+            if keep in (0, len(x)):
+                raise ValueError(f"`validation_split={split}` of {len(x)} examples leaves no "
+                                 "example on one side; give more data or another split.")
+            validation_data = (x[keep:], None if y is None else y[keep:])
+            x, y = x[:keep], None if y is None else y[:keep]
+        batch_size = array_batch_size(len(x), kwargs.pop("batch_size", None),
+                                      kwargs.get("steps_per_epoch"))
+        validation_batch_size = kwargs.pop("validation_batch_size", None) or batch_size
+        data = make_dataset(x, batch_size, shuffle=bool(kwargs.pop("shuffle", True)), labels=y)
+        if isinstance(validation_data, np.ndarray):
+            validation_data = (validation_data, None)
+        if isinstance(validation_data, tuple) and isinstance(validation_data[0], np.ndarray):
+            validation_data = make_dataset(validation_data[0], validation_batch_size,
+                                           shuffle=False, labels=validation_data[1])
+        return data, None, validation_data
 
     def predict(self, x, *args, **kwargs):
         """As `keras.Model.predict`: the reconstructions E[x | z = latent code of x].
@@ -217,6 +294,26 @@ class Trainer(keras.Model):
         if not self.compiled:
             with self.distribute_strategy.scope():
                 self.compile()
+
+
+def keyword_arguments(method, names, args, kwargs):
+    """kwargs with the positional `args` of `method` added under their Keras names."""
+    if len(args) > len(names):
+        raise TypeError(f"{method}() takes at most {len(names) + 2} positional arguments "
+                        f"after self; received {len(args) + 2}.")
+    for name, value in zip(names, args):
+        if name in kwargs:
+            raise TypeError(f"{method}() got multiple values for argument '{name}'")
+        kwargs[name] = value
+    return kwargs
+
+
+def array_batch_size(n, batch_size, steps):
+    """Keras' batch size for n examples in arrays: `batch_size`, else one that
+    covers them in `steps` batches, else `KERAS_BATCH_SIZE`."""
+    if batch_size is not None:
+        return batch_size
+    return int(math.ceil(n / steps)) if steps else KERAS_BATCH_SIZE
 
 
 def refuse_targets(y, kwargs, method, models="x alone"):
