@@ -97,6 +97,27 @@ def test_validation_split_holds_out_the_last_examples_before_shuffling(handed_to
     assert kwargs["validation_data"].options().autotune.enabled is False
 
 
+def test_validation_arrays_are_batched_as_keras_would(handed_to_keras):
+    x, valid = images(64), images(50)
+    model = small_vae(seed=0)
+    model.fit(x, epochs=1, verbose=0, validation_data=valid, validation_steps=2)
+    model.fit(x, epochs=1, verbose=0, steps_per_epoch=2, validation_data=valid)
+    model.fit(tfvae.datasets.make_dataset(x, 16), epochs=1, verbose=0, validation_data=valid,
+              validation_batch_size=20)
+    model.evaluate(valid, verbose=0, steps=5)
+    sizes = []
+    for method, data, _, kwargs in handed_to_keras:
+        if kwargs.get("_use_cached_eval_dataset"):
+            continue
+        held_out = kwargs["validation_data"] if method == "fit" else data
+        assert held_out.options().autotune.enabled is False
+        sizes.append([len(b) for b in batches(held_out)])
+    # validation_steps spread the held-out examples over that many batches;
+    # steps_per_epoch sizes the training batches only; then as given; then
+    # evaluate's steps.
+    assert sizes == [[25, 25], [32, 18], [20, 20, 10], [10] * 5]
+
+
 def test_validation_split_splits_the_labels_of_a_conditional_model(handed_to_keras):
     x, y = images(40), np.arange(40) % 10
     model = small_vae(num_classes=10, seed=0)
@@ -123,18 +144,22 @@ def test_positional_arguments_mean_what_they_mean_to_keras():
         model.fit(x, None, 16, batch_size=8)
 
 
-@pytest.mark.parametrize("split,n,match", [
-    (1.5, 10, r"Received: validation_split=1.5"),
-    (-0.1, 10, r"Received: validation_split=-0.1"),
-    ("0.2", 10, r"Received: validation_split='0.2'"),
-    (True, 10, r"Received: validation_split=True"),
-    (0.5, 1, r"`validation_split=0.5` of 1 examples leaves no example"),
+@pytest.mark.parametrize("kwargs,n,match", [
+    ({"validation_split": 1.5}, 10, r"Received: validation_split=1.5"),
+    ({"validation_split": -0.1}, 10, r"Received: validation_split=-0.1"),
+    ({"validation_split": "0.2"}, 10, r"Received: validation_split='0.2'"),
+    ({"validation_split": True}, 10, r"Received: validation_split=True"),
+    ({"validation_split": 0.5}, 1,
+     r"leaves no example on one side of 1 example.*Received: validation_split=0.5"),
+    ({"batch_size": 0}, 10, r"Received: batch_size=0"),
+    ({"validation_split": 0.5, "validation_batch_size": -1}, 10,
+     r"Received: validation_batch_size=-1"),
 ])
-def test_a_bad_validation_split_is_refused_before_anything_runs(split, n, match):
+def test_bad_array_arguments_are_refused_before_anything_runs(kwargs, n, match):
     model = small_vae(seed=0)
     with pytest.raises(ValueError, match=match):
-        model.fit(images(n), validation_split=split, verbose=0)
-    assert model.optimizer is None or int(model.optimizer.iterations.numpy()) == 0
+        model.fit(images(n), verbose=0, **kwargs)
+    assert int(model.optimizer.iterations.numpy()) == 0
 
 
 def test_batch_shuffle_stays_with_keras(handed_to_keras):

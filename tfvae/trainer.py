@@ -24,7 +24,7 @@ from tfvae import conditional_data
 from tfvae.callbacks import StopOnNaN
 from tfvae.optimizers import FusedAdam
 from tfvae.pipeline import make_dataset
-from tfvae.validation import check_data
+from tfvae.validation import check_data, check_positive_int
 
 UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
@@ -104,24 +104,43 @@ class Trainer(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         """As `keras.Model.fit`, with the data checked first.
 
-        Arrays (x, and y for a conditional model) are read through
-        `tfvae.datasets.make_dataset`, with Keras' meaning of `batch_size`,
-        `shuffle`, `validation_split` and `validation_batch_size`: Keras' own
+        Arrays (x, and y for a conditional model; `validation_data`) are read
+        through `tfvae.datasets.make_dataset`, with Keras' meaning of
+        `batch_size` (32, or n / `steps_per_epoch` rounded up, when not
+        given), `shuffle`, `validation_split` (the last share of the
+        examples, before shuffling) and `validation_batch_size`: Keras' own
         array pipeline is autotuned by `tf.data`, whose iterators stall the
         start of an epoch for seconds (`tfvae.pipeline.without_autotuning`).
         `shuffle="batch"`, and arrays under a multi-worker strategy, stay
         with Keras' pipeline.
 
         Raises:
-            ValueError: bad data or `validation_split`, or arguments a VAE
-                cannot honour (see the module docstring).
+            ValueError: bad data, `batch_size` or `validation_split`, or
+                arguments a VAE cannot honour (see the module docstring).
+            TypeError: more positional arguments than `keras.Model.fit`
+                takes, or one given twice.
         """
         kwargs = keyword_arguments("fit", FIT_ARGUMENTS, args, kwargs)
         x, y, validation_data = self._checked_data(x, y, kwargs, "fit",
                                                    kwargs.pop("validation_data", None))
         self._compile_if_needed()
-        if self._reads_arrays(x, kwargs.get("shuffle", True)):
-            x, y, validation_data = self._array_datasets(x, y, validation_data, kwargs)
+        batch_size = kwargs.get("batch_size")
+        if self._reads_arrays(x) and isinstance(kwargs.get("shuffle", True), (bool, np.bool_)):
+            x, y, validation_data = split_validation(x, y, validation_data,
+                                                     kwargs.pop("validation_split", 0.0))
+            batch_size = kwargs.pop("batch_size", None)
+            x = make_dataset(x, array_batch_size(len(x), batch_size, kwargs.get("steps_per_epoch")),
+                             shuffle=bool(kwargs.pop("shuffle", True)), labels=y)
+            y = None
+        validation = self._validation_arrays(validation_data)
+        if validation is not None:
+            batch = kwargs.pop("validation_batch_size", None)
+            batch = batch_size if batch is None else check_positive_int(batch,
+                                                                        "validation_batch_size")
+            validation_data = make_dataset(
+                validation[0], array_batch_size(len(validation[0]), batch,
+                                                kwargs.get("validation_steps")),
+                shuffle=False, labels=validation[1])
         if isinstance(x, tf.data.Dataset):
             # A dataset carries its own shuffling; Keras would warn that it
             # ignores its default shuffle=True.
@@ -134,53 +153,38 @@ class Trainer(keras.Model):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """As `keras.Model.evaluate`, with the data checked first; arrays are
         read in order through `tfvae.datasets.make_dataset` (see `fit`)."""
+        if kwargs.get("_use_cached_eval_dataset"):
+            # `fit`'s validation pass: Keras reads the data `fit` checked.
+            return super().evaluate(x, y, *args, **kwargs)
         kwargs = keyword_arguments("evaluate", EVALUATE_ARGUMENTS, args, kwargs)
         x, y, _ = self._checked_data(x, y, kwargs, "evaluate")
         self._compile_if_needed()
-        if self._reads_arrays(x, False):
+        if self._reads_arrays(x):
             x = make_dataset(x, array_batch_size(len(x), kwargs.pop("batch_size", None),
                                                  kwargs.get("steps")),
                              shuffle=False, labels=y)
             y = None
         return super().evaluate(x, y, **kwargs)
 
-    def _reads_arrays(self, x, shuffle):
+    def _reads_arrays(self, x):
         """Whether arrays x go through `make_dataset` rather than Keras' pipeline.
 
-        Under a multi-worker strategy each worker would draw its own
-        permutation before the data are sharded; Keras' pipeline shards first.
+        A multi-worker run's input stays Keras' (or is
+        `tfvae.distribute.distributed_dataset`): workers shuffling on their
+        own would need one seed rule to share an epoch's permutation.
         """
-        return (isinstance(x, np.ndarray) and isinstance(shuffle, (bool, np.bool_))
-                and not isinstance(self.distribute_strategy,
-                                   tf.distribute.MultiWorkerMirroredStrategy))
+        return isinstance(x, np.ndarray) and not isinstance(
+            self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    def _array_datasets(self, x, y, validation_data, kwargs):
-        """(x, y, validation_data) of `fit` as `make_dataset` pipelines, taking
-        `batch_size`, `shuffle`, `validation_split` and `validation_batch_size`
-        out of kwargs."""
-        split = kwargs.pop("validation_split", 0.0)
-        if isinstance(split, bool) or not isinstance(split, (int, float, np.number)) \
-                or not 0 <= split < 1:
-            raise ValueError("`validation_split` must be a fraction in [0, 1): the share of "
-                             f"the arrays held out. Received: validation_split={split!r}")
-        if split and validation_data is None:
-            # As Keras: the last `split` of the examples, before any shuffling.
-            keep = int(math.floor(len(x) * (1.0 - split)))
-            if keep in (0, len(x)):
-                raise ValueError(f"`validation_split={split}` of {len(x)} examples leaves no "
-                                 "example on one side; give more data or another split.")
-            validation_data = (x[keep:], None if y is None else y[keep:])
-            x, y = x[:keep], None if y is None else y[:keep]
-        batch_size = array_batch_size(len(x), kwargs.pop("batch_size", None),
-                                      kwargs.get("steps_per_epoch"))
-        validation_batch_size = kwargs.pop("validation_batch_size", None) or batch_size
-        data = make_dataset(x, batch_size, shuffle=bool(kwargs.pop("shuffle", True)), labels=y)
-        if isinstance(validation_data, np.ndarray):
-            validation_data = (validation_data, None)
-        if isinstance(validation_data, tuple) and isinstance(validation_data[0], np.ndarray):
-            validation_data = make_dataset(validation_data[0], validation_batch_size,
-                                           shuffle=False, labels=validation_data[1])
-        return data, None, validation_data
+    def _validation_arrays(self, validation_data):
+        """(x, y) of checked validation arrays that `make_dataset` should read, else None."""
+        if self.condition is None:
+            pair = (validation_data, None)
+        elif isinstance(validation_data, tuple):
+            pair = validation_data[:2]
+        else:
+            return None
+        return pair if self._reads_arrays(pair[0]) else None
 
     def predict(self, x, *args, **kwargs):
         """As `keras.Model.predict`: the reconstructions E[x | z = latent code of x].
@@ -306,6 +310,25 @@ def keyword_arguments(method, names, args, kwargs):
             raise TypeError(f"{method}() got multiple values for argument '{name}'")
         kwargs[name] = value
     return kwargs
+
+
+def split_validation(x, y, validation_data, split):
+    """(x, y, validation_data), the last `split` of the examples held out as Keras does
+    (before any shuffling) when no `validation_data` is given."""
+    if isinstance(split, bool) or not isinstance(split, (int, float, np.number)) \
+            or not 0 <= split < 1:
+        raise ValueError("`validation_split` must be a fraction in [0, 1): the share of the "
+                         f"arrays held out. Received: validation_split={split!r}")
+    if not split or validation_data is not None:
+        return x, y, validation_data
+    keep = int(math.floor(len(x) * (1.0 - split)))
+    if keep in (0, len(x)):
+        raise ValueError(f"`validation_split` leaves no example on one side of {len(x)} "
+                         f"example(s); give more data or another split. Received: "
+                         f"validation_split={split!r}")
+    held_out = (x[keep:], None if y is None else y[keep:])
+    return x[:keep], None if y is None else y[:keep], \
+        held_out[0] if y is None else held_out
 
 
 def array_batch_size(n, batch_size, steps):
