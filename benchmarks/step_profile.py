@@ -1,10 +1,14 @@
-"""Where one training step of Burda et al.'s MLP VAE spends its time, stage by stage.
+"""Where one training step of a VAE spends its time, stage by stage.
 
     python benchmarks/step_profile.py --data ../shared/data/binarized_mnist.npz
+    python benchmarks/step_profile.py --model conv --data /usr/share/datasets/fashion-mnist
 
-The same model (`_common.burda_mlp`: 784-200-200-50 tanh, Bernoulli, batch 100,
-the peers benchmark's mlp) is taken apart into nested stages, each a prefix of
-the next, each run as `--steps` steps inside one compiled `tf.function` over
+The peers benchmark's models: `--model mlp` (`_common.burda_mlp`: 784-200-200-50
+tanh, Bernoulli, batch 100, on the fixed-binarized MNIST .npz) or `--model
+conv` (the built-in conv VAE, latent 2, batch 128, on Fashion-MNIST binarized
+once with seed 0; any source `tfvae.datasets.load` reads, the embedded subset
+by default). The model is taken apart into nested stages, each a prefix of the
+next, each run as `--steps` steps inside one compiled `tf.function` over
 batches already in memory (no input pipeline, no per-step Python):
 
 1. layers: the networks' forward and backward ops alone (encoder, posterior
@@ -13,8 +17,9 @@ batches already in memory (no input pipeline, no per-step Python):
 2. + ELBO: `VAE.objective_terms` (fresh noise, the Bernoulli log-likelihood,
    the analytic KL) and its gradient, no update;
 3. + update: `VAE.train_step` in full (the FusedAdam update and the metrics);
-4. fit: `VAE.compile()` + `fit(tfvae.datasets.make_dataset(x, 100))`, what a
-   user runs (10 steps per call, the `tf.data` pipeline, callbacks).
+4. fit: `VAE.compile()` + `fit(tfvae.datasets.make_dataset(x, batch))`, what a
+   user runs (10 steps per call, the `tf.data` pipeline, callbacks), timed by
+   whole epochs of `--examples` examples.
 
 The stages run in turn, `--rounds` times, in one process; the table gives the
 best and median milliseconds per step and what each stage adds. A difference
@@ -26,20 +31,25 @@ import argparse
 import time
 
 # First: _common sets TensorFlow's log level before TensorFlow loads.
-from _common import burda_mlp, load_binarized_mnist, provenance
+from _common import burda_mlp, load_binarized_mnist, load_images, provenance
 
 import numpy as np
 import tensorflow as tf
 
+import tfvae
 from tfvae import datasets
 
-BATCH = 100
+# model: (batch size, default --examples, title)
+MODELS = {
+    "mlp": (100, 50_000, "Burda MLP VAE (784-200-200-50 tanh, Bernoulli)"),
+    "conv": (128, 12_800, "built-in conv VAE (Conv2D 32/64, Dense 256, latent 2, Bernoulli)"),
+}
 
 
 def stage_functions(model, batches, steps):
     """The three compiled stages; each runs `steps` steps and returns a scalar."""
     weights = model.trainable_weights
-    eps = tf.random.stateless_normal((BATCH, model.latent_dim), seed=(0, 1))
+    eps = tf.random.stateless_normal((batches.shape[1], model.latent_dim), seed=(0, 1))
     n = batches.shape[0]
 
     def use(gradients):
@@ -79,24 +89,36 @@ def stage_functions(model, batches, steps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True,
-                        help="binarized_mnist.npz (keys train/valid/test, 0/1 values)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
+    parser.add_argument("--data", default=None,
+                        help="mlp: binarized_mnist.npz (keys train/valid/test, 0/1 values), "
+                             "required; conv: a Fashion-MNIST source (default: the embedded "
+                             "subset)")
     parser.add_argument("--steps", type=int, default=100, help="steps per timed call")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--examples", type=int, default=50_000,
-                        help="training images used (fit's epoch is this many)")
+    parser.add_argument("--examples", type=int, default=None,
+                        help="training images used (fit's epoch is this many); default "
+                             "50,000 (mlp), 12,800 (conv)")
     args = parser.parse_args(argv)
+    batch, examples, title = MODELS[args.model]
+    examples = args.examples or examples
 
-    x = load_binarized_mnist(args.data)["train"][:args.examples]
-    batches = tf.constant(x[: len(x) // BATCH * BATCH].reshape(-1, BATCH, 784))
-    model = burda_mlp(seed=0)
+    if args.model == "mlp":
+        if args.data is None:
+            parser.error("--model mlp needs --data, the binarized MNIST .npz")
+        x = load_binarized_mnist(args.data)["train"][:examples]
+        model = burda_mlp(seed=0)
+    else:
+        x = datasets.binarize(load_images(args.data)[0][:examples], seed=0)
+        model = tfvae.VAE(x.shape[1:], 2, architecture="conv", seed=0)
+    batches = tf.constant(x[: len(x) // batch * batch].reshape(-1, batch, *x.shape[1:]))
     model.compile()
-    dataset = datasets.make_dataset(x, batch_size=BATCH)
+    dataset = datasets.make_dataset(x, batch_size=batch)
     model.fit(dataset, epochs=1, verbose=0)              # builds and traces
     stages = stage_functions(model, batches, args.steps)
     for run in stages.values():
         run()                                            # traces
-    fit_steps = len(x) // BATCH
+    fit_steps = -(-len(x) // batch)
 
     times = {name: [] for name in [*stages, "fit"]}
     for _ in range(args.rounds):
@@ -109,7 +131,7 @@ def main(argv=None):
         times["fit"].append((time.perf_counter() - start) / fit_steps)
 
     best = {k: 1e3 * min(v) for k, v in times.items()}
-    print(f"Burda MLP VAE (784-200-200-50 tanh, Bernoulli), batch {BATCH}, float32; "
+    print(f"{title}, batch {batch}, float32; "
           f"{args.rounds} rounds of {args.steps} compiled steps per stage and a "
           f"{fit_steps}-step fit epoch")
     print(f"{'stage':<12} {'best ms':>8} {'median ms':>10} {'adds (best)':>12} {'of fit':>7}")
@@ -119,7 +141,8 @@ def main(argv=None):
         print(f"{name:<12} {best[name]:>8.2f} {1e3 * np.median(values):>10.2f} "
               f"{adds:>+12.2f} {adds / best['fit']:>7.0%}")
         previous = best[name]
-    print(f"fit: {BATCH / best['fit'] * 1e3:,.0f} samples/s at its best step time")
+    print(f"fit: {batch / best['fit'] * 1e3:,.0f} samples/s at its best step time; the layers "
+          f"alone are {best['layers'] / best['fit']:.0%} of it")
     provenance(__file__, argv)
 
 

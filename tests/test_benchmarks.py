@@ -90,6 +90,12 @@ def test_step_profile_reports_every_stage(tmp_path):
     assert re.search(r"^fit: [\d,]+ samples/s", out, re.M)
     assert_provenance(out, f"step_profile.py --data {tmp_path / 'bin.npz'} --steps 2 "
                            "--rounds 1 --examples 300")
+    out = run_script("step_profile.py", "--model", "conv", "--steps", "2", "--rounds", "1",
+                     "--examples", "256")
+    rows = re.findall(r"^(layers|\+ ELBO|\+ update|fit)\s+([\d.]+)\s", out, re.M)
+    assert [r[0] for r in rows] == ["layers", "+ ELBO", "+ update", "fit"]
+    assert "conv VAE" in out and "batch 128" in out
+    assert_provenance(out, "step_profile.py --model conv --steps 2 --rounds 1 --examples 256")
 
 
 def assert_provenance(out, script_and_args):
