@@ -97,11 +97,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100, help="steps per timed call")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--examples", type=int, default=None,
-                        help="training images used (fit's epoch is this many); default "
-                             "50,000 (mlp), 12,800 (conv)")
+                        help="training images used, at most (fit's epoch is this many, in "
+                             "whole batches, or all the source has); default 50,000 (mlp), "
+                             "12,800 (conv)")
     args = parser.parse_args(argv)
     batch, examples, title = MODELS[args.model]
-    examples = args.examples or examples
+    examples = examples if args.examples is None else args.examples
 
     if args.model == "mlp":
         if args.data is None:
@@ -111,14 +112,17 @@ def main(argv=None):
     else:
         x = datasets.binarize(load_images(args.data)[0][:examples], seed=0)
         model = tfvae.VAE(x.shape[1:], 2, architecture="conv", seed=0)
-    batches = tf.constant(x[: len(x) // batch * batch].reshape(-1, batch, *x.shape[1:]))
+    if len(x) < batch:
+        parser.error(f"--examples: {len(x)} image(s) make no batch of {batch}")
+    x = x[: len(x) // batch * batch]     # whole batches: every fit step a full one
+    batches = tf.constant(x.reshape(-1, batch, *x.shape[1:]))
     model.compile()
     dataset = datasets.make_dataset(x, batch_size=batch)
     model.fit(dataset, epochs=1, verbose=0)              # builds and traces
     stages = stage_functions(model, batches, args.steps)
     for run in stages.values():
         run()                                            # traces
-    fit_steps = -(-len(x) // batch)
+    fit_steps = len(x) // batch
 
     times = {name: [] for name in [*stages, "fit"]}
     for _ in range(args.rounds):

@@ -101,7 +101,7 @@ def test_validation_arrays_are_batched_as_keras_would(handed_to_keras):
     x, valid = images(64), images(50)
     model = small_vae(seed=0)
     model.fit(x, epochs=1, verbose=0, validation_data=valid, validation_steps=2)
-    model.fit(x, epochs=1, verbose=0, steps_per_epoch=2, validation_data=valid)
+    model.fit(x, epochs=1, verbose=0, steps_per_epoch=4, validation_data=valid)
     model.fit(tfvae.datasets.make_dataset(x, 16), epochs=1, verbose=0, validation_data=valid,
               validation_batch_size=20)
     model.evaluate(valid, verbose=0, steps=5)

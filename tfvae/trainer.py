@@ -108,15 +108,17 @@ class Trainer(keras.Model):
         through `tfvae.datasets.make_dataset`, with Keras' meaning of
         `batch_size` (32, or n / `steps_per_epoch` rounded up, when not
         given), `shuffle`, `validation_split` (the last share of the
-        examples, before shuffling) and `validation_batch_size`: Keras' own
+        examples, before shuffling), `validation_batch_size` and
+        `validation_steps`: Keras' own
         array pipeline is autotuned by `tf.data`, whose iterators stall the
         start of an epoch for seconds (`tfvae.pipeline.without_autotuning`).
         `shuffle="batch"`, and arrays under a multi-worker strategy, stay
         with Keras' pipeline.
 
         Raises:
-            ValueError: bad data, `batch_size` or `validation_split`, or
-                arguments a VAE cannot honour (see the module docstring).
+            ValueError: bad data, `batch_size`, `validation_batch_size` or
+                `validation_split` with arrays, or arguments a VAE cannot
+                honour (see the module docstring).
             TypeError: more positional arguments than `keras.Model.fit`
                 takes, or one given twice.
         """
