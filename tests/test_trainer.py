@@ -167,3 +167,25 @@ def test_batch_shuffle_stays_with_keras(handed_to_keras):
     small_vae(seed=0).fit(x, batch_size=16, shuffle="batch", epochs=1, verbose=0)
     _, data, _, kwargs = handed_to_keras[0]
     assert isinstance(data, np.ndarray) and kwargs["shuffle"] == "batch"
+
+
+def test_validation_arrays_in_every_form_are_read_through_make_dataset(handed_to_keras):
+    x, valid = images(32), images(12)
+    model = small_vae(seed=0)
+    for validation_data in ((valid,), (valid, None), valid):
+        history = model.fit(x, batch_size=16, epochs=1, verbose=0,
+                            validation_data=validation_data).history
+        assert np.isfinite(history["val_loss"][0])
+    model.fit(x, batch_size=16, shuffle="batch", epochs=1, verbose=0, validation_data=valid)
+    conditional = small_vae(num_classes=10, seed=0)
+    conditional.fit(x, np.arange(32) % 10, batch_size=16, epochs=1, verbose=0,
+                    validation_data=(valid, np.arange(12) % 10))
+    calls = [(data, kwargs) for method, data, _, kwargs in handed_to_keras if method == "fit"]
+    assert len(calls) == 5
+    for data, kwargs in calls:
+        held_out = kwargs["validation_data"]
+        assert isinstance(held_out, tf.data.Dataset)
+        assert held_out.options().autotune.enabled is False
+        images_seen = [b[0] if isinstance(b, tuple) else b for b in held_out]
+        np.testing.assert_array_equal(np.concatenate(images_seen), valid)
+    assert isinstance(calls[3][0], np.ndarray)       # shuffle="batch": x stays Keras'
