@@ -109,11 +109,10 @@ class Trainer(keras.Model):
         `batch_size` (32, or n / `steps_per_epoch` rounded up, when not
         given), `shuffle`, `validation_split` (the last share of the
         examples, before shuffling), `validation_batch_size` and
-        `validation_steps`: Keras' own
-        array pipeline is autotuned by `tf.data`, whose iterators stall the
-        start of an epoch for seconds (`tfvae.pipeline.without_autotuning`).
-        `shuffle="batch"`, and arrays under a multi-worker strategy, stay
-        with Keras' pipeline.
+        `validation_steps`: Keras' own array pipeline is autotuned by
+        `tf.data`, whose iterators stall the start of an epoch for seconds
+        (`tfvae.pipeline.without_autotuning`). `shuffle="batch"`, and arrays
+        under a multi-worker strategy, stay with Keras' pipeline.
 
         Raises:
             ValueError: bad data, `batch_size`, `validation_batch_size` or
@@ -328,9 +327,9 @@ def split_validation(x, y, validation_data, split):
         raise ValueError(f"`validation_split` leaves no example on one side of {len(x)} "
                          f"example(s); give more data or another split. Received: "
                          f"validation_split={split!r}")
-    held_out = (x[keep:], None if y is None else y[keep:])
-    return x[:keep], None if y is None else y[:keep], \
-        held_out[0] if y is None else held_out
+    if y is None:
+        return x[:keep], None, x[keep:]
+    return x[:keep], y[:keep], (x[keep:], y[keep:])
 
 
 def array_batch_size(n, batch_size, steps):
