@@ -32,7 +32,8 @@ measured minutes apart, and both against the twin. `--tfvae-intra-op-threads
 0,1` does the same for TensorFlow's intra-op thread pool (0: TensorFlow's
 default, one thread per core; 1: each op on one thread, independent ops side by
 side in the inter-op pool), a process-wide setting a library cannot make for
-its user; each precision runs with each.
+its user; each precision runs with each. `--tfvae-steps-per-execution 0,10`
+likewise makes `VAE.compile`'s default (0) and 10 steps per call arms of each.
 """
 
 import argparse
@@ -91,11 +92,12 @@ def spread(values):
     return min(values), statistics.median(values), max(values)
 
 
-def arm_name(precision, intra_op_threads=0):
-    """The label of a tfvae arm: "tfvae", then the policy if not float32 and
-    the intra-op threads if set."""
+def arm_name(precision, intra_op_threads=0, steps_per_execution=0):
+    """The label of a tfvae arm: "tfvae", then the policy if not float32, the
+    intra-op threads and the steps per execution if set."""
     return " ".join(["tfvae", *([precision] if precision != "float32" else []),
-                     *([f"intra-op {intra_op_threads}"] if intra_op_threads else [])])
+                     *([f"intra-op {intra_op_threads}"] if intra_op_threads else []),
+                     *([f"spe {steps_per_execution}"] if steps_per_execution else [])])
 
 
 def table(model, description, source, runs, seconds):
@@ -142,11 +144,23 @@ def table(model, description, source, runs, seconds):
     return "\n".join(lines)
 
 
+def counts(parser, name, value):
+    """Distinct counts >= 0 from the comma-separated option --`name`."""
+    try:
+        values = [int(t) for t in value.split(",")]
+    except ValueError:
+        values = [-1]
+    if any(t < 0 for t in values) or len(set(values)) < len(values):
+        parser.error(f"--{name} takes distinct counts >= 0, comma-separated. "
+                     f"Received: {value!r}")
+    return values
+
+
 def side_args(args, model, path, side, round_index, setting=None):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
-    precision = ["--precision", setting[0], "--intra-op-threads", str(setting[1])] \
-        if side == "tfvae" else []
+    precision = ["--precision", setting[0], "--intra-op-threads", str(setting[1]),
+                 "--steps-per-execution", str(setting[2])] if side == "tfvae" else []
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
             *threads, *precision]
@@ -179,6 +193,10 @@ def main():
                         help="TensorFlow intra-op thread counts, comma-separated: each is an "
                              "arm of every round (with each precision); 0 = TensorFlow's "
                              "default")
+    parser.add_argument("--tfvae-steps-per-execution", default="0",
+                        help="steps per execution passed to `VAE.compile`, comma-separated: "
+                             "each is an arm of every round (with each precision and thread "
+                             "count); 0 = compile's default")
     parser.add_argument("--torch-python", default=str(ROOT / ".venv-peers/bin/python"))
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads of the twin; default: the usable cores")
@@ -192,13 +210,8 @@ def main():
     if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
         parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
                      f"Supported policies are: {list(PRECISIONS)}.")
-    try:
-        intra = [int(t) for t in args.tfvae_intra_op_threads.split(",")]
-    except ValueError:
-        intra = [-1]
-    if any(t < 0 for t in intra) or len(set(intra)) < len(intra):
-        parser.error(f"--tfvae-intra-op-threads takes distinct counts >= 0, comma-separated. "
-                     f"Received: {args.tfvae_intra_op_threads!r}")
+    intra, spe = (counts(parser, name, getattr(args, name.replace("-", "_")))
+                  for name in ("tfvae-intra-op-threads", "tfvae-steps-per-execution"))
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
         parser.error("--rounds and --warmup-steps must be >= 1 and --seconds > 0. Received: "
                      f"rounds={args.rounds}, seconds={args.seconds}, "
@@ -213,10 +226,11 @@ def main():
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         data = {m: prepare_data(m, args, tmp) for m in models}
-        # Arms: one per tfvae precision and thread count, then the twin; each round
-        # rotates which goes first, so a busy spell of the machine hits all of them.
-        arms = [(arm_name(p, t), "tfvae", (p, t)) for p in precisions for t in intra] \
-            + [("torch", "torch", None)]
+        # Arms: one per tfvae precision, thread count and steps per call, then the
+        # twin; each round rotates which goes first, so a busy spell of the machine
+        # hits all of them.
+        arms = [(arm_name(p, t, k), "tfvae", (p, t, k))
+                for p in precisions for t in intra for k in spe] + [("torch", "torch", None)]
         runs = {m: {arm: [] for arm, _, _ in arms} for m in models}
         for r in range(args.rounds):
             for model in models:

@@ -116,6 +116,8 @@ def main():
     parser.add_argument("--intra-op-threads", type=int, default=0,
                         help="tf.config.threading.set_intra_op_parallelism_threads before "
                              "TensorFlow runs anything; 0 (default) keeps TensorFlow's own")
+    parser.add_argument("--steps-per-execution", type=int, default=0,
+                        help="passed to `VAE.compile`; 0 (default) keeps compile's own")
     parser.add_argument("--prepare-conv", metavar="PATH", help="write the conv data and exit")
     args = parser.parse_args()
     if args.prepare_conv:
@@ -124,6 +126,8 @@ def main():
         parser.error("--model and --data are needed to train")
     if args.intra_op_threads < 0:
         parser.error(f"--intra-op-threads must be >= 0. Received: {args.intra_op_threads}")
+    if args.steps_per_execution < 0:
+        parser.error(f"--steps-per-execution must be >= 0. Received: {args.steps_per_execution}")
     if args.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     batch_size = args.batch_size or (100 if args.model == "mlp" else 128)
@@ -132,7 +136,7 @@ def main():
         x_train, x_valid = (f[k].reshape(shape).astype(np.float32) for k in ("train", "valid"))
     keras.mixed_precision.set_global_policy(args.precision)
     vae = build(args.model, args.seed)
-    vae.compile()
+    vae.compile(steps_per_execution=args.steps_per_execution or None)
 
     start = time.perf_counter()
     warm = x_train[:args.warmup_steps * batch_size]
@@ -153,6 +157,7 @@ def main():
         "train_n": len(x_train), "heldout_n": len(x_valid), "batch_size": batch_size,
         "threads": len(os.sched_getaffinity(0)), "precision": args.precision,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "steps_per_execution": vae.steps_per_execution,
         "version": f"tfvae {tfvae.__version__}, TF {tf.__version__}, Keras {keras.__version__}",
     }))
 
