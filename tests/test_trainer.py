@@ -189,3 +189,22 @@ def test_validation_arrays_in_every_form_are_read_through_make_dataset(handed_to
         images_seen = [b[0] if isinstance(b, tuple) else b for b in held_out]
         np.testing.assert_array_equal(np.concatenate(images_seen), valid)
     assert isinstance(calls[3][0], np.ndarray)       # shuffle="batch": x stays Keras'
+
+
+def test_compile_runs_fifty_steps_per_call_unless_told():
+    class Calls(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(batch)
+
+    x = images(240)
+    for steps_per_execution, expected in ((None, [49, 99, 149]), (40, [39, 79, 119])):
+        model = small_vae(seed=0)
+        model.compile(steps_per_execution=steps_per_execution)
+        calls = Calls()
+        model.fit(x, batch_size=2, epochs=1, verbose=0, callbacks=[calls])
+        # 120 batches: Keras numbers a partial last call as a full one.
+        assert calls.ends == expected

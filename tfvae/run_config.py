@@ -168,7 +168,7 @@ class RunConfig:
                                "slower on CPU")
     steps_per_execution: int | None = _field(
         None, _optional(check_positive_int),
-        "train steps per call into TensorFlow (default: VAE.compile's: 10, or 1 with "
+        "train steps per call into TensorFlow (default: VAE.compile's: 50, or 1 with "
         "several replicas)", "N")
 
     def __post_init__(self):

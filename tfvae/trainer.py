@@ -28,11 +28,13 @@ from tfvae.validation import check_data, check_positive_int
 
 UNSUPPORTED_COMPILE_ARGS = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
-# Train steps per call into TensorFlow when `compile` is not told: enough that
-# Keras' per-call Python (callbacks, logs, iterator) is paid once per ~50 ms on a
-# small model (benchmarks/RESULTS.md), few enough that per-batch callbacks and
-# the progress bar still move.
-DEFAULT_STEPS_PER_EXECUTION = 10
+# Train steps per call into TensorFlow when `compile` is not told. Each call
+# costs a small model milliseconds beyond its steps (Keras' Python and
+# TensorFlow's own per-call work, even for a bare `tf.function` loop), so the
+# MLP VAE's `fit` runs 4-11% faster at 50 steps per call than at 10, and 100
+# buys little more (benchmarks/RESULTS.md). Per-batch callbacks and the
+# progress bar then move once per 50 batches.
+DEFAULT_STEPS_PER_EXECUTION = 50
 
 
 # Keras' `fit` and `evaluate` arguments after x and y, in order: a call that
@@ -71,7 +73,7 @@ class Trainer(keras.Model):
         `reconstruction` and `kl` itself. The default optimizer is
         `tfvae.optimizers.FusedAdam()`, Keras' Adam with each variable's
         update in one kernel. `steps_per_execution` defaults to
-        `default_steps_per_execution(strategy)`: 10, or 1 under a
+        `default_steps_per_execution(strategy)`: 50, or 1 under a
         multi-replica strategy; batch-level callbacks then run once per
         execution. `jit_compile` defaults to False: XLA measured slower for
         these models on CPU (see benchmarks/RESULTS.md); pass True on GPU/TPU.
