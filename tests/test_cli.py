@@ -233,19 +233,23 @@ def test_train_on_a_local_npz_of_vectors_with_dynamic_binarization(tmp_path, cap
 
 
 @pytest.mark.slow
-def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys):
+@pytest.mark.parametrize("steps_per_execution, k", [(2, 2), (None, 1)])
+def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys, steps_per_execution, k):
     run = tmp_path / "run"
-    # 384 examples in batches of 64: 6 batches an epoch, run 2 at a time.
+    # 384 examples in batches of 64: 6 batches an epoch, run k at a time: 2 as
+    # asked, or, left to `tfvae train`, 1 (a cycle of 6 batches has fewer than 8).
+    flags = [] if steps_per_execution is None else ["--steps-per-execution",
+                                                    str(steps_per_execution)]
     code, _, err = run_main(["train", *TINY, "--max-train-examples", "384", "--epochs", "5",
                              "--objective", "iwae", "--num-samples", "3", "--beta", "2.0",
                              "--warmup-epochs", "4", "--warmup-schedule", "cyclical",
-                             "--free-bits", "0.25", "--steps-per-execution", "2",
+                             "--free-bits", "0.25", *flags,
                              "--out", str(run), "--quiet"], capsys)
     assert code == 0, err
     config = json.loads((run / "config.json").read_text())
     assert (config["objective"], config["num_samples"], config["warmup_schedule"],
-            config["free_bits"], config["steps_per_execution"]) == ("iwae", 3, "cyclical",
-                                                                   0.25, 2)
+            config["free_bits"], config["steps_per_execution"]) == (
+                "iwae", 3, "cyclical", 0.25, steps_per_execution)
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
 
@@ -254,9 +258,9 @@ def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys):
         # --beta over each cycle's first half, then --beta once the warm-up is over.
         return 2.0 if t >= 4 else 2.0 * min(1.0, (t - math.floor(t)) / 0.5)
 
-    # β is set when each execution of 2 batches starts; the history logs its
+    # β is set when each execution of k batches starts; the history logs its
     # mean over the epoch's 6 batches.
-    expected = [np.mean([cyclical(epoch + (b - b % 2) / 6) for b in range(6)])
+    expected = [np.mean([cyclical(epoch + (b - b % k) / 6) for b in range(6)])
                 for epoch in range(5)]
     assert min(expected) > 0.0
     assert [float(r["beta"]) for r in rows] == pytest.approx(expected)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import tfvae
-from tfvae.callbacks import FreeBits, KLWarmup
+from tfvae.callbacks import FreeBits, KLWarmup, cycle_steps_per_execution
 
 
 def small(**kwargs):
@@ -148,6 +148,22 @@ def test_a_cyclical_schedule_too_short_for_its_updates_is_refused():
     with pytest.raises(ValueError, match="steps_per_execution=4"):
         model.fit(x, epochs=1, batch_size=16, verbose=0,
                   callbacks=[KLWarmup(epochs=2, mode="cyclical", cycles=2)])
+
+
+@pytest.mark.parametrize("epochs, steps, expected", [
+    (10, 32, 10),        # cycles of 80 batches: 8 calls of 10
+    (4, 32, 4),          # 32 batches: 8 calls of 4 (50 per call would set beta once)
+    (4, 6, 1),           # 6 batches: every batch
+    (20, 469, 293),      # 2,345 batches: 8 calls of 293 (compile's default of 50 is less)
+])
+def test_cycle_steps_per_execution_gives_a_cycle_eight_beta_updates(epochs, steps, expected):
+    assert cycle_steps_per_execution(epochs, steps) == expected
+    model = small()
+    model.compile(steps_per_execution=expected)
+    warmup = KLWarmup(epochs=epochs, mode="cyclical")
+    warmup.set_model(model)
+    warmup.params = {"steps": steps}
+    warmup.on_train_begin()          # the check `fit` runs: at least two updates per cycle
 
 
 @pytest.mark.parametrize("kwargs, pattern", [

@@ -27,6 +27,30 @@ class StopOnNaN(keras.callbacks.Callback):
 
 SCHEDULE_MODES = ("linear", "cyclical")
 UPDATES = ("epoch", "batch")
+CYCLES = 4
+# Beta updates per cycle that `cycle_steps_per_execution` allows for: enough
+# that each cycle's rise is a ramp rather than a step or two.
+UPDATES_PER_CYCLE = 8
+
+
+def cycle_steps_per_execution(epochs, steps_per_epoch, cycles=CYCLES):
+    """The most train steps per call that still set beta `UPDATES_PER_CYCLE`
+    times in each cycle of a cyclical `KLWarmup` (beta is set once per call).
+
+    Args:
+        epochs: int >= 1, the schedule's length in epochs.
+        steps_per_epoch: int >= 1, batches per epoch.
+        cycles: int >= 1, the schedule's cycles.
+
+    Returns:
+        int >= 1; 1 when a cycle has fewer than `UPDATES_PER_CYCLE` batches.
+
+    Example:
+
+    >>> cycle_steps_per_execution(epochs=10, steps_per_epoch=32)   # cycles of 80 batches
+    10
+    """
+    return max(1, int(epochs * steps_per_epoch / cycles) // UPDATES_PER_CYCLE)
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -83,12 +107,13 @@ class KLWarmup(keras.callbacks.Callback):
     vae = tfvae.VAE((28, 28), latent_dim=2, beta=4.0)
     # beta: 0 -> 4 over 10 epochs, set at each epoch start, then 4.
     vae.fit(x, epochs=20, callbacks=[tfvae.callbacks.KLWarmup(epochs=10)])
-    # 4 cycles of 5 epochs, beta rising 0 -> 4 batch by batch over each cycle's first half.
+    # 4 cycles of 5 epochs, beta rising 0 -> 4 over each cycle's first half, set at
+    # each call of the train function (every `steps_per_execution` batches).
     vae.fit(x, epochs=20, callbacks=[tfvae.callbacks.KLWarmup(epochs=20, mode="cyclical")])
     ```
     """
 
-    def __init__(self, start=0.0, end=None, epochs=10, mode="linear", cycles=4, ratio=0.5,
+    def __init__(self, start=0.0, end=None, epochs=10, mode="linear", cycles=CYCLES, ratio=0.5,
                  update=None):
         super().__init__()
         if mode not in SCHEDULE_MODES:

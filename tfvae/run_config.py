@@ -169,7 +169,7 @@ class RunConfig:
     steps_per_execution: int | None = _field(
         None, _optional(check_positive_int),
         "train steps per call into TensorFlow (default: VAE.compile's: 50, or 1 with "
-        "several replicas)", "N")
+        "several replicas; with a cyclical warm-up at most a cycle's batches / 8)", "N")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

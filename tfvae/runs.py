@@ -31,6 +31,7 @@ result["metrics"]["elbo"]
 """
 
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -180,13 +181,18 @@ def _agreed(values, what, flag, default):
 # ---- the run ----------------------------------------------------------------------
 
 
-def build_model(config, data_shape, num_classes=None, class_names=None):
+def build_model(config, data_shape, num_classes=None, class_names=None, steps_per_epoch=None):
     """The `tfvae.VAE` a `RunConfig` describes, compiled with (fused) Adam.
 
     `num_classes` and `class_names` make it conditional (`config.conditional`).
+    With a cyclical warm-up and no `steps_per_execution` in the config,
+    `steps_per_epoch` (batches per epoch) caps the steps per call so that
+    each cycle sets beta several times (`callbacks.cycle_steps_per_execution`).
     """
     from tfvae import posteriors, priors
+    from tfvae.callbacks import cycle_steps_per_execution
     from tfvae.optimizers import FusedAdam
+    from tfvae.trainer import default_steps_per_execution
     from tfvae.vae import VAE
 
     prior = config.prior
@@ -202,9 +208,15 @@ def build_model(config, data_shape, num_classes=None, class_names=None):
                 seed=config.seed, objective=config.objective,
                 num_samples=config.num_samples, num_classes=num_classes,
                 class_names=class_names, dtype=config.precision)
+    steps_per_execution = config.steps_per_execution
+    if (steps_per_execution is None and steps_per_epoch and config.warmup_epochs
+            and config.warmup_schedule == "cyclical"):
+        steps_per_execution = min(default_steps_per_execution(model.distribute_strategy),
+                                  cycle_steps_per_execution(config.warmup_epochs,
+                                                            steps_per_epoch))
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
     model.compile(optimizer=FusedAdam(config.learning_rate), jit_compile=config.jit_compile,
-                  steps_per_execution=config.steps_per_execution)
+                  steps_per_execution=steps_per_execution)
     return model
 
 
@@ -251,7 +263,8 @@ def train(config, run_dir, resume=False, overwrite=False, verbose=1):
     from tfvae import distribute, pipeline
 
     with distribute.get_strategy(config.strategy).scope():
-        model = build_model(config, x_train.shape[1:], *(classes or (None, None)))
+        model = build_model(config, x_train.shape[1:], *(classes or (None, None)),
+                            steps_per_epoch=math.ceil(len(x_train) / config.batch_size))
     if config.prior == "vamp":
         # Pseudo-inputs start as training examples (a resumed run then
         # restores its own from the backup).
