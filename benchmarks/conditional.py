@@ -123,7 +123,7 @@ def train_vae(conditional, x, y, args, curve=None):
                       dtype=args.precision,
                       num_classes=10 if conditional else None,
                       class_names=datasets.FASHION_MNIST_CLASSES if conditional else None)
-    model.compile()                    # the library's defaults: FusedAdam 1e-3, 50 steps per call
+    model.compile()                    # the library's defaults (FusedAdam 1e-3 and the rest)
     data = datasets.make_dataset(x, args.batch_size, binarization="dynamic", seed=args.seed,
                                  labels=y if conditional else None)
     wall, cpu = time.perf_counter(), time.process_time()

@@ -18,8 +18,8 @@ batches already in memory (no input pipeline, no per-step Python):
    the analytic KL) and its gradient, no update;
 3. + update: `VAE.train_step` in full (the FusedAdam update and the metrics);
 4. fit: `VAE.compile()` + `fit(tfvae.datasets.make_dataset(x, batch))`, what a
-   user runs (`compile`'s default steps per call, the `tf.data` pipeline, callbacks), timed by
-   whole epochs of `--examples` examples.
+   user runs (`compile`'s default steps per call, the `tf.data` pipeline,
+   callbacks), timed by whole epochs of `--examples` examples.
 
 The stages run in turn, `--rounds` times, in one process; the table gives the
 best and median milliseconds per step and what each stage adds. A difference

@@ -124,6 +124,8 @@ def table(model, description, source, runs, seconds):
                                            for a, b in zip(runs[arm], runs[arms[0]])],
               "{:+.2f}") for arm in arms[1:]]
     rows += [(f"{arm} epochs", per_round("epochs", arm), "{:.2f}") for arm in arms + ["torch"]]
+    rows += [(f"{arm} seconds trained", per_round("seconds", arm), "{:.2f}")
+             for arm in arms + ["torch"]]
     rows += [(f"{arm} warm-up s ({runs[arm][0]['warmup_steps']} steps)",
               per_round("warmup_s", arm), "{:.2f}") for arm in arms + ["torch"]]
     rows += [(f"others' cores, {arm} run", per_round("others_cores", arm), "{:.2f}")
@@ -210,8 +212,8 @@ def main():
     if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
         parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
                      f"Supported policies are: {list(PRECISIONS)}.")
-    intra, spe = (counts(parser, name, getattr(args, name.replace("-", "_")))
-                  for name in ("tfvae-intra-op-threads", "tfvae-steps-per-execution"))
+    intra = counts(parser, "tfvae-intra-op-threads", args.tfvae_intra_op_threads)
+    spe = counts(parser, "tfvae-steps-per-execution", args.tfvae_steps_per_execution)
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
         parser.error("--rounds and --warmup-steps must be >= 1 and --seconds > 0. Received: "
                      f"rounds={args.rounds}, seconds={args.seconds}, "
@@ -240,7 +242,7 @@ def main():
                     result = run_side(python, SIDES[side], side_args(
                         args, model, data[model][0], side, r, setting))
                     runs[model][arm].append(result)
-                    print(f"round {r + 1}/{args.rounds} {model:4s} {arm:32s} "
+                    print(f"round {r + 1}/{args.rounds} {model:4s} {arm:40s} "
                           f"{result['samples_per_s']:9,.0f} samples/s  -ELBO "
                           f"{result['heldout_neg_elbo']:.2f}  others' cores "
                           f"{result['others_cores']:.2f}", file=sys.stderr, flush=True)

@@ -6,7 +6,9 @@ peers benchmark (benchmarks/peers/run.py starts it, in the tfvae venv).
 
 What a user writes, nothing tuned: `VAE.compile()` (its default optimizer,
 `tfvae.optimizers.FusedAdam`, is Keras' Adam: lr 1e-3, ε 1e-7) and
-`fit(tfvae.datasets.make_dataset(x, batch_size=B))`, float32.
+`fit(tfvae.datasets.make_dataset(x, batch_size=B))`, float32. `--precision`,
+`--intra-op-threads` and `--steps-per-execution` each change one of these, for
+run.py's arms.
 
   * mlp: `tfvae.VAE((784,), 50, encoder=..., decoder=...)` with Keras Dense
     layers 784-200-200 tanh and 50-200-200-784 tanh (benchmarks/_common.py's
@@ -47,7 +49,8 @@ from tfvae import datasets  # noqa: E402
 
 
 class Budget(keras.callbacks.Callback):
-    """Stops `fit` after the batch that ends past `deadline`; counts samples."""
+    """Stops `fit` after the call (of `steps_per_execution` batches) that ends
+    past `deadline`; counts samples."""
 
     def __init__(self, deadline, n, batch_size):
         super().__init__()
