@@ -270,6 +270,20 @@ def test_iwae_cyclical_warmup_and_free_bits_from_flags(tmp_path, capsys, steps_p
     assert float(model.free_bits.numpy()) == 0.25
 
 
+@pytest.mark.parametrize("settings, steps_per_epoch, expected", [
+    ({"warmup_epochs": 4, "warmup_schedule": "cyclical"}, 32, 4),     # 32-batch cycles
+    ({"warmup_epochs": 10, "warmup_schedule": "cyclical"}, 32, 10),   # 80-batch cycles
+    ({"warmup_epochs": 20, "warmup_schedule": "cyclical"}, 469, 50),  # compile's default is less
+    ({"warmup_epochs": 4, "warmup_schedule": "cyclical", "steps_per_execution": 7}, 32, 7),
+    ({"warmup_epochs": 4, "warmup_schedule": "linear"}, 32, 50),      # beta set per epoch
+    ({}, 32, 50),
+])
+def test_a_cyclical_warmup_caps_the_default_steps_per_call(settings, steps_per_epoch, expected):
+    config = RunConfig().merge({"hidden_units": (16,), "latent_dim": 2, **settings})
+    model = runs.build_model(config, (28, 28), steps_per_epoch=steps_per_epoch)
+    assert model.steps_per_execution == expected
+
+
 def test_prior_and_posterior_flags_build_the_model_they_name(capsys):
     args = cli.build_parser().parse_args([
         "train", "--prior", "vamp", "--num-pseudo-inputs", "30", "--posterior", "iaf",

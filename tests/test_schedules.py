@@ -156,7 +156,8 @@ def test_a_cyclical_schedule_too_short_for_its_updates_is_refused():
     (4, 6, 1),           # 6 batches: every batch
     (20, 469, 293),      # 2,345 batches: 8 calls of 293 (compile's default of 50 is less)
 ])
-def test_cycle_steps_per_execution_gives_a_cycle_eight_beta_updates(epochs, steps, expected):
+def test_cycle_steps_per_execution_sets_beta_eight_times_a_cycle_or_every_batch(epochs, steps,
+                                                                                expected):
     assert cycle_steps_per_execution(epochs, steps) == expected
     model = small()
     model.compile(steps_per_execution=expected)

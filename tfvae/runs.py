@@ -190,7 +190,7 @@ def build_model(config, data_shape, num_classes=None, class_names=None, steps_pe
     each cycle sets beta several times (`callbacks.cycle_steps_per_execution`).
     """
     from tfvae import posteriors, priors
-    from tfvae.callbacks import cycle_steps_per_execution
+    from tfvae.callbacks import CYCLES, cycle_steps_per_execution
     from tfvae.optimizers import FusedAdam
     from tfvae.trainer import default_steps_per_execution
     from tfvae.vae import VAE
@@ -212,8 +212,8 @@ def build_model(config, data_shape, num_classes=None, class_names=None, steps_pe
     if (steps_per_execution is None and steps_per_epoch and config.warmup_epochs
             and config.warmup_schedule == "cyclical"):
         steps_per_execution = min(default_steps_per_execution(model.distribute_strategy),
-                                  cycle_steps_per_execution(config.warmup_epochs,
-                                                            steps_per_epoch))
+                                  cycle_steps_per_execution(config.warmup_epochs, steps_per_epoch,
+                                                            cycles=CYCLES))
     # mixed_float16 gets Keras' LossScaleOptimizer from compile (auto_scale_loss).
     model.compile(optimizer=FusedAdam(config.learning_rate), jit_compile=config.jit_compile,
                   steps_per_execution=steps_per_execution)
@@ -346,7 +346,8 @@ def _callbacks(config, run_dir, resume):
         # First, so that the `beta` it adds to the epoch logs reaches the CSV.
         # Its `end` is the model's beta, config.beta.
         callbacks.insert(0, callbacks_lib.KLWarmup(epochs=config.warmup_epochs,
-                                                   mode=config.warmup_schedule))
+                                                   mode=config.warmup_schedule,
+                                                   cycles=callbacks_lib.CYCLES))
     if config.free_bits:
         callbacks.append(callbacks_lib.FreeBits(config.free_bits))
     return callbacks, initial_epoch

@@ -134,7 +134,8 @@ def table(model, description, source, runs, seconds):
     width = max(30, max(len(label) for label, _, _ in rows) + 1)
     lines = [f"## {model}: {description}",
              f"data: {source}; {torch_runs[0]['train_n']:,} train, "
-             f"{torch_runs[0]['heldout_n']:,} held-out; {seconds:g} s of training per run",
+             f"{torch_runs[0]['heldout_n']:,} held-out; each run stops after the first call "
+             f"past {seconds:g} s of training",
              f"{'':{width}}" + "".join(f"{f'round {i + 1}':>10}" for i in range(n))
              + f"{'min':>10}{'median':>10}{'max':>10}"]
     for label, values, fmt in rows:
