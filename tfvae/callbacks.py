@@ -50,7 +50,7 @@ def cycle_steps_per_execution(epochs, steps_per_epoch, cycles=CYCLES):
     >>> cycle_steps_per_execution(epochs=10, steps_per_epoch=32)   # cycles of 80 batches
     10
     """
-    return max(1, int(epochs * steps_per_epoch / cycles) // UPDATES_PER_CYCLE)
+    return max(1, epochs * steps_per_epoch // (cycles * UPDATES_PER_CYCLE))
 
 
 class KLWarmup(keras.callbacks.Callback):
