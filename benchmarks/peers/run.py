@@ -34,6 +34,9 @@ default, one thread per core; 1: each op on one thread, independent ops side by
 side in the inter-op pool), a process-wide setting a library cannot make for
 its user; each precision runs with each. `--tfvae-steps-per-execution 0,10`
 likewise makes `VAE.compile`'s default (0) and 10 steps per call arms of each.
+`--torch-adam default,fused` makes the twin's Adam an arm too: torch's default
+(on CPU a loop of element-wise ops per tensor) and `fused=True` (one kernel per
+tensor, as tfvae's `FusedAdam`); every tfvae arm is then read against each.
 """
 
 import argparse
@@ -60,6 +63,8 @@ SIDES = {"tfvae": "tfvae_side.py", "torch": "torch_side.py"}
 # tfvae.run_config.PRECISIONS, written out: importing it would load TensorFlow
 # into this driver, which runs each side in its own process.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# torch_side.ADAMS, written out for the same reason (torch lives in its own venv).
+ADAMS = ("default", "fused")
 
 
 def busy_seconds():
@@ -100,36 +105,42 @@ def arm_name(precision, intra_op_threads=0, steps_per_execution=0):
                      *([f"spe {steps_per_execution}"] if steps_per_execution else [])])
 
 
+def twin_name(adam):
+    """The label of a twin arm: "torch", then its Adam if not torch's default."""
+    return "torch" if adam == "default" else f"torch {adam}-adam"
+
+
 def table(model, description, source, runs, seconds):
-    arms = [a for a in runs if a != "torch"]
-    torch_runs = runs["torch"]
+    arms = [a for a in runs if not a.startswith("torch")]
+    twins = [a for a in runs if a.startswith("torch")]
+    every = arms + twins
 
     def per_round(key, arm):
         return [r[key] for r in runs[arm]]
 
-    rows = [(f"{arm} samples/s", per_round("samples_per_s", arm), "{:,.0f}")
-            for arm in arms + ["torch"]]
-    rows += [(f"ratio {arm}/torch", [a["samples_per_s"] / b["samples_per_s"]
-                                     for a, b in zip(runs[arm], torch_runs)], "{:.2f}x")
-             for arm in arms]
-    rows += [(f"ratio {arm}/{arms[0]}", [a["samples_per_s"] / b["samples_per_s"]
-                                         for a, b in zip(runs[arm], runs[arms[0]])], "{:.2f}x")
-             for arm in arms[1:]]
+    # Each tfvae arm against each twin, then the other arms of either side
+    # against that side's first.
+    pairs = [(a, t) for t in twins for a in arms]
+    pairs += [(a, arms[0]) for a in arms[1:]] + [(t, twins[0]) for t in twins[1:]]
+
+    def against(measure, fmt, label):
+        return [(label.format(a=a, b=b), [measure(x, y) for x, y in zip(runs[a], runs[b])], fmt)
+                for a, b in pairs]
+
+    rows = [(f"{arm} samples/s", per_round("samples_per_s", arm), "{:,.0f}") for arm in every]
+    rows += against(lambda x, y: x["samples_per_s"] / y["samples_per_s"], "{:.2f}x",
+                    "ratio {a}/{b}")
     rows += [(f"{arm} held-out -ELBO", per_round("heldout_neg_elbo", arm), "{:.2f}")
-             for arm in arms + ["torch"]]
-    rows += [(f"-ELBO {arm} - torch", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
-                                       for a, b in zip(runs[arm], torch_runs)], "{:+.2f}")
-             for arm in arms]
-    rows += [(f"-ELBO {arm} - {arms[0]}", [a["heldout_neg_elbo"] - b["heldout_neg_elbo"]
-                                           for a, b in zip(runs[arm], runs[arms[0]])],
-              "{:+.2f}") for arm in arms[1:]]
-    rows += [(f"{arm} epochs", per_round("epochs", arm), "{:.2f}") for arm in arms + ["torch"]]
-    rows += [(f"{arm} seconds trained", per_round("seconds", arm), "{:.2f}")
-             for arm in arms + ["torch"]]
+             for arm in every]
+    rows += against(lambda x, y: x["heldout_neg_elbo"] - y["heldout_neg_elbo"], "{:+.2f}",
+                    "-ELBO {a} - {b}")
+    rows += [(f"{arm} epochs", per_round("epochs", arm), "{:.2f}") for arm in every]
+    rows += [(f"{arm} seconds trained", per_round("seconds", arm), "{:.2f}") for arm in every]
     rows += [(f"{arm} warm-up s ({runs[arm][0]['warmup_steps']} steps)",
-              per_round("warmup_s", arm), "{:.2f}") for arm in arms + ["torch"]]
+              per_round("warmup_s", arm), "{:.2f}") for arm in every]
     rows += [(f"others' cores, {arm} run", per_round("others_cores", arm), "{:.2f}")
-             for arm in arms + ["torch"]]
+             for arm in every]
+    torch_runs = runs[twins[0]]
     n = len(torch_runs)
     width = max(30, max(len(label) for label, _, _ in rows) + 1)
     lines = [f"## {model}: {description}",
@@ -163,7 +174,8 @@ def side_args(args, model, path, side, round_index, setting=None):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
     precision = ["--precision", setting[0], "--intra-op-threads", str(setting[1]),
-                 "--steps-per-execution", str(setting[2])] if side == "tfvae" else []
+                 "--steps-per-execution", str(setting[2])] if side == "tfvae" \
+        else ["--adam", setting]
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
             *threads, *precision]
@@ -203,6 +215,9 @@ def main():
     parser.add_argument("--torch-python", default=str(ROOT / ".venv-peers/bin/python"))
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch.set_num_threads of the twin; default: the usable cores")
+    parser.add_argument("--torch-adam", default="default",
+                        help=f"the twin's Adam, comma-separated: each is an arm of every round; "
+                             f"from {ADAMS} (torch's default, or fused=True)")
     parser.add_argument("--out", default="runs/bench-peers.json", help="JSON of every run")
     args = parser.parse_args()
     models = args.models.split(",")
@@ -213,6 +228,10 @@ def main():
     if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
         parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
                      f"Supported policies are: {list(PRECISIONS)}.")
+    adams = args.torch_adam.split(",")
+    if any(a not in ADAMS for a in adams) or len(set(adams)) < len(adams):
+        parser.error(f"Unrecognized or repeated --torch-adam {args.torch_adam!r}. "
+                     f"Supported values are: {list(ADAMS)}.")
     intra = counts(parser, "tfvae-intra-op-threads", args.tfvae_intra_op_threads)
     spe = counts(parser, "tfvae-steps-per-execution", args.tfvae_steps_per_execution)
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
@@ -229,11 +248,12 @@ def main():
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         data = {m: prepare_data(m, args, tmp) for m in models}
-        # Arms: one per tfvae precision, thread count and steps per call, then the
-        # twin; each round rotates which goes first, so a busy spell of the machine
-        # hits all of them.
+        # Arms: one per tfvae precision, thread count and steps per call, then one
+        # per twin Adam; each round rotates which goes first, so a busy spell of
+        # the machine hits all of them.
         arms = [(arm_name(p, t, k), "tfvae", (p, t, k))
-                for p in precisions for t in intra for k in spe] + [("torch", "torch", None)]
+                for p in precisions for t in intra for k in spe]
+        arms += [(twin_name(a), "torch", a) for a in adams]
         runs = {m: {arm: [] for arm, _, _ in arms} for m in models}
         for r in range(args.rounds):
             for model in models:
@@ -254,8 +274,9 @@ def main():
         report["models"][model] = {"description": MODELS[model], "data": data[model][1],
                                    **runs[model]}
     first = runs[models[0]]
-    print(f"{first[arms[0][0]][0]['version']}; {first['torch'][0]['version']}, "
-          f"{first['torch'][0]['threads']} threads; started {report['date']}; "
+    twin = first[twin_name(adams[0])][0]
+    print(f"{first[arms[0][0]][0]['version']}; {twin['version']}, "
+          f"{twin['threads']} threads; started {report['date']}; "
           f"all runs in {args.out}")
     # Imported only now: it loads TensorFlow, which the driver needs for
     # nothing but the machine line.
