@@ -6,6 +6,14 @@ every step reads and writes each weight-sized tensor about ten times.
 TensorFlow's `ResourceApplyAdam` kernel does the same arithmetic in one pass;
 it has CPU, GPU and XLA implementations. `benchmarks/train_throughput.py`
 times the two updates side by side.
+
+The updates start once the whole gradient is computed. Keras passes the
+gradients through one `IdentityN`, but Grappler removes it, and then each
+kernel starts as soon as its own gradient exists: the memory-bound updates of
+the last layers share the cores with the matrix products still left in the
+backward pass, which slows a small model's step on few cores
+(benchmarks/RESULTS.md, "the update after the whole gradient"). Control
+dependencies on every gradient survive Grappler.
 """
 
 import keras
@@ -19,9 +27,10 @@ class FusedAdam(keras.optimizers.Adam):
     The same algorithm, arguments and slots as `keras.optimizers.Adam`
     (Kingma & Ba 2015, with ε outside the square root and the bias correction
     folded into the step size): with the same gradients the two give the
-    same weights up to float rounding. Weight decay, gradient clipping, EMA,
-    gradient accumulation and loss scaling are handled by the Keras base
-    class as for `Adam`. `amsgrad=True` and sparse (`IndexedSlices`)
+    same weights up to float rounding. In a compiled step no variable is
+    updated before every gradient is computed. Weight decay, gradient
+    clipping, EMA, gradient accumulation and loss scaling are handled by the
+    Keras base class as for `Adam`. `amsgrad=True` and sparse (`IndexedSlices`)
     gradients use Keras' element-wise update. It is the default optimizer
     of `tfvae.VAE.compile`.
 
@@ -35,6 +44,13 @@ class FusedAdam(keras.optimizers.Adam):
     vae.compile(optimizer=tfvae.optimizers.FusedAdam(learning_rate=1e-3))
     ```
     """
+
+    def apply(self, grads, trainable_variables=None):
+        grads = list(grads)
+        with tf.control_dependencies(
+                [g for g in tf.nest.flatten(grads, expand_composites=True) if g is not None]):
+            grads = [None if g is None else tf.identity(g) for g in grads]
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
