@@ -7,13 +7,14 @@ TensorFlow's `ResourceApplyAdam` kernel does the same arithmetic in one pass;
 it has CPU, GPU and XLA implementations. `benchmarks/train_throughput.py`
 times the two updates side by side.
 
-The updates start once the whole gradient is computed. Keras passes the
-gradients through one `IdentityN`, but Grappler removes it, and then each
-kernel starts as soon as its own gradient exists: the memory-bound updates of
-the last layers share the cores with the matrix products still left in the
-backward pass, which slows a small model's step on few cores
-(benchmarks/RESULTS.md, "the update after the whole gradient"). Control
-dependencies on every gradient survive Grappler.
+In a `tf.function` step the updates start once the whole gradient is
+computed. Keras passes the gradients through one `IdentityN`, but Grappler
+removes it, and then each kernel starts as soon as its own gradient exists:
+the memory-bound updates of the last layers share the cores with the matrix
+products still left in the backward pass, which slows a small model's step on
+few cores (benchmarks/RESULTS.md, "the update after the whole gradient").
+Control dependencies on every gradient survive Grappler. (XLA, with
+`jit_compile=True`, schedules a step's ops itself.)
 """
 
 import keras
@@ -27,8 +28,8 @@ class FusedAdam(keras.optimizers.Adam):
     The same algorithm, arguments and slots as `keras.optimizers.Adam`
     (Kingma & Ba 2015, with ε outside the square root and the bias correction
     folded into the step size): with the same gradients the two give the
-    same weights up to float rounding. In a compiled step no variable is
-    updated before every gradient is computed. Weight decay, gradient
+    same weights up to float rounding. In a `tf.function` step no Adam
+    update starts before every gradient is computed. Weight decay, gradient
     clipping, EMA, gradient accumulation and loss scaling are handled by the
     Keras base class as for `Adam`. `amsgrad=True` and sparse (`IndexedSlices`)
     gradients use Keras' element-wise update. It is the default optimizer
@@ -47,9 +48,11 @@ class FusedAdam(keras.optimizers.Adam):
 
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
-        with tf.control_dependencies(
-                [g for g in tf.nest.flatten(grads, expand_composites=True) if g is not None]):
-            grads = [None if g is None else tf.identity(g) for g in grads]
+        if not tf.executing_eagerly():
+            whole = tf.group(*[g for g in tf.nest.flatten(grads, expand_composites=True)
+                               if g is not None])
+            with tf.control_dependencies([whole]):
+                grads = [None if g is None else tf.identity(g) for g in grads]
         return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
