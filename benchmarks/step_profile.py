@@ -61,12 +61,16 @@ def stage_functions(model, batches, steps):
             loc, scale = model.posterior_head(model.features(x, training=True))
             logits = model.decoder(loc + scale * eps, training=True)
             loss = tf.reduce_sum(logits * x)
-        return use(tape.gradient(loss, weights))
+        # The loss is consumed too: no gradient needs the logits themselves,
+        # so otherwise the decoder's output layer would be pruned from the
+        # forward pass (the conv decoder's last transposed convolution is
+        # about a tenth of its step).
+        return use(tape.gradient(loss, weights)) + loss
 
     def elbo_step(x):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(model.objective_terms(x, training=True).loss)
-        return use(tape.gradient(loss, weights))
+        return use(tape.gradient(loss, weights)) + loss
 
     def train_step(x):
         return model.train_step(x)["loss"]
