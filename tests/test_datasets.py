@@ -333,10 +333,14 @@ def test_check_array():
     np.testing.assert_array_equal(datasets.check_array([[1, 2]]), [[1, 2]])
     with pytest.raises(ValueError, match="empty"):
         datasets.check_array(np.zeros((0, 28, 28)))
-    with pytest.raises(ValueError, match="2 non-finite"):
+    assert datasets.check_array([True, False]).dtype == np.bool_       # 0/1 pixels are data
+    with pytest.raises(ValueError, match=r"`x` contains 2 non-finite \(NaN or Inf\) value\(s\) "
+                                         r"out of 3"):
         datasets.check_array([0.0, np.nan, np.inf])
-    with pytest.raises(ValueError, match="numbers"):
-        datasets.check_array(["a", "b"])
+    with pytest.raises(ValueError, match="`y` must hold numbers; received dtype <U1"):
+        datasets.check_array(["a", "b"], name="y")
+    with pytest.raises(ValueError, match="must hold numbers; received dtype object"):
+        datasets.check_array(np.array([1.0, None], dtype=object))
 
 
 def test_binarize_sample_and_threshold():

@@ -243,7 +243,7 @@ def test_bad_data_is_named(fashion_small):
     with_nan = x.copy()
     with_nan[3, 4, 5] = np.nan
     with_nan[7, 1, 1] = np.inf
-    with pytest.raises(ValueError, match="2 NaN or Inf"):
+    with pytest.raises(ValueError, match=r"2 non-finite \(NaN or Inf\)"):
         model.fit(with_nan, verbose=0)
     with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
         model.fit(x * 255.0, verbose=0)

@@ -162,14 +162,10 @@ def check_labels(labels, condition, num_examples=None, name="labels", examples_n
         raise ValueError(f"`{name}` is None: this conditional VAE ({condition.describe()}) "
                          f"needs {condition.expected}.")
     y = np.asarray(labels)
-    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise ValueError(f"`{name}` must hold numbers; received dtype {y.dtype}.")
     if y.ndim == 0 or y.size == 0:
         raise ValueError(f"Received an invalid value for `{name}`, expected "
                          f"{condition.expected}, one per example. Received: {name}={shown(y)}")
-    y = y.astype("float64")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"`{name}` contains NaN or Inf values; clean the labels first.")
+    y = validation.check_values(y, name).astype("float64")
     rows = _class_rows(y, condition, name) if condition.num_classes is not None \
         else _vector_rows(y, condition, name)
     if num_examples is not None and len(rows) != num_examples:

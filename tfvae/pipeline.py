@@ -8,7 +8,7 @@ reads. Both names are importable from `tfvae.datasets` too
 import numpy as np
 import tensorflow as tf
 
-from tfvae.validation import check_positive_int
+from tfvae.validation import check_positive_int, check_values
 
 BINARIZATIONS = ("none", "static", "dynamic")
 
@@ -23,16 +23,7 @@ def check_array(x, name="x"):
     Raises:
         ValueError: non-numeric dtype, empty array, or NaN/Inf values.
     """
-    x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
-    if x.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is no data in it.")
-    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-    if bad:
-        raise ValueError(f"`{name}` contains {bad} non-finite (NaN or Inf) value(s) "
-                         f"out of {x.size}; clean the data first.")
-    return x
+    return check_values(x, name)
 
 
 def binarize(x, method="sample", seed=None):

@@ -74,6 +74,26 @@ def check_shape(input_shape):
                          f"Received: input_shape={input_shape!r}.{hint}") from None
 
 
+def check_values(x, name="x"):
+    """Returns array-like data as a numpy array, or raises ValueError unless it
+    holds numbers (booleans count), at least one, all finite.
+
+    Args:
+        x: array-like.
+        name: str, how the array is called in the message.
+    """
+    x = np.asarray(x)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
+    if x.size == 0:
+        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is no data in it.")
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise ValueError(f"`{name}` contains {bad} non-finite (NaN or Inf) value(s) "
+                         f"out of {x.size}; clean the data first.")
+    return x
+
+
 def check_array(x, data_shape, likelihood, name="x"):
     """Validates a numpy-convertible batch of examples; returns it as an array.
 
@@ -85,13 +105,9 @@ def check_array(x, data_shape, likelihood, name="x"):
             likelihood's support (unchecked when `likelihood` is None) — each
             message says which.
     """
-    x = np.asarray(x)
+    x = check_values(x, name)
     if x.dtype == np.bool_:
         x = x.astype("float32")
-    if x.dtype == object or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"`{name}` must hold numbers; received dtype {x.dtype}.")
-    if x.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {x.shape}): there is nothing to train on.")
     expected = tuple(data_shape)
     if tuple(x.shape[1:]) != expected:
         hint = ""
@@ -101,9 +117,6 @@ def check_array(x, data_shape, likelihood, name="x"):
             f"Expected `{name}` of shape (batch, {', '.join(map(str, expected))}) "
             f"for this model; received shape {x.shape}.{hint}"
         )
-    bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-    if bad:
-        raise ValueError(f"`{name}` contains {bad} NaN or Inf value(s); clean the data first.")
     if likelihood is not None:
         likelihood.check_support(x)
     return x
