@@ -22,6 +22,8 @@ import tensorflow as tf  # noqa: E402
 import tfvae  # noqa: E402
 from tfvae import datasets  # noqa: E402
 
+from _cpu import cpu  # noqa: E402  (benchmarks/ is on the path, as for every script)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -156,18 +158,8 @@ def load_binarized_mnist(path):
 
 def machine():
     """One line: CPU model, bfloat16/AMX support, usable cores, TF/Keras versions, date."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines
-                  if line.startswith("model name")), "unknown CPU")
-    flags = set(next((line.split(":", 1)[1] for line in lines if line.startswith("flags")),
-                     "").split())
-    marks = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}"
-                      for flag in ("avx512_bf16", "amx_bf16"))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    return (f"{model}; {marks}; {cores} cores usable; TF {tf.__version__}, "
-            f"Keras {keras.__version__}; {today}")
+    return f"{cpu()}; TF {tf.__version__}, Keras {keras.__version__}; {today}"
 
 
 def command(script, argv=None):

@@ -23,7 +23,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 def import_script(name, monkeypatch):
     """A benchmark script as a module, with `benchmarks/` importable as when run."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name.replace('/', '_')}",
+                                                  BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -222,24 +223,25 @@ def test_command_reproduces_the_arguments_from_the_repository_root(monkeypatch):
     assert shlex.split(line) == ["python", "benchmarks/nll.py", *argv]
 
 
-def test_peers_table_reads_every_tfvae_arm_against_every_twin():
-    spec = importlib.util.spec_from_file_location("benchmarks_peers_run",
-                                                  BENCHMARKS / "peers" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
+def test_peers_table_reads_every_tfvae_arm_against_every_twin(monkeypatch):
+    run = import_script("peers/run", monkeypatch)
     speeds = {"tfvae": [300.0, 330.0], "tfvae spe 10": [270.0, 280.0],
-              "torch": [200.0, 220.0], "torch fused-adam": [250.0, 300.0]}
+              "torch": [200.0, 220.0], "torch fused-adam": [250.0, 300.0],
+              "torch tuned-malloc": [240.0, 230.0]}
     runs = {arm: [{"samples_per_s": v, "heldout_neg_elbo": 100.0 + v / 100, "heldout_se": 0.3,
                    "epochs": 1.0, "seconds": 30.0, "warmup_s": 1.0, "warmup_steps": 20,
-                   "others_cores": 0.0, "train_n": 1000, "heldout_n": 100} for v in values]
+                   "others_cores": 0.0, "train_n": 1000, "heldout_n": 100,
+                   "side": arm.split()[0]} for v in values]
             for arm, values in speeds.items()}
     text = run.table("mlp", "a model", "data", runs, 30)
     rows = {label: cells for label, *cells in
             (re.split(r"\s{2,}", line.strip()) for line in text.splitlines()[3:-1])}
     expected = {("tfvae", "torch"), ("tfvae spe 10", "torch"), ("tfvae", "torch fused-adam"),
-                ("tfvae spe 10", "torch fused-adam"), ("tfvae spe 10", "tfvae"),
-                ("torch fused-adam", "torch")}
-    ratios = {tuple(label[len("ratio "):].split("/")) for label in rows if label.startswith("ratio")}
+                ("tfvae spe 10", "torch fused-adam"), ("tfvae", "torch tuned-malloc"),
+                ("tfvae spe 10", "torch tuned-malloc"), ("tfvae spe 10", "tfvae"),
+                ("torch fused-adam", "torch"), ("torch tuned-malloc", "torch")}
+    ratios = {tuple(label[len("ratio "):].split("/"))
+              for label in rows if label.startswith("ratio")}
     assert ratios == expected
     for a, b in expected:
         per_round = [f"{x / y:.2f}x" for x, y in zip(speeds[a], speeds[b])]

@@ -37,6 +37,9 @@ likewise makes `VAE.compile`'s default (0) and 10 steps per call arms of each.
 `--torch-adam default,fused` makes the twin's Adam an arm too: torch's default
 (on CPU a loop of element-wise ops per tensor) and `fused=True` (one kernel per
 tensor, as tfvae's `FusedAdam`); every tfvae arm is then read against each.
+`--torch-malloc default,tuned` does the same for glibc's malloc in the twin's
+process, as it comes or keeping freed memory for reuse (torch_side.py
+`--malloc`: the conv twin's page faults); each Adam runs with each.
 """
 
 import argparse
@@ -65,6 +68,7 @@ SIDES = {"tfvae": "tfvae_side.py", "torch": "torch_side.py"}
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # torch_side.ADAMS, written out for the same reason (torch lives in its own venv).
 ADAMS = ("default", "fused")
+MALLOCS = ("default", "tuned")     # torch_side.MALLOCS
 
 
 def busy_seconds():
@@ -105,14 +109,16 @@ def arm_name(precision, intra_op_threads=0, steps_per_execution=0):
                      *([f"spe {steps_per_execution}"] if steps_per_execution else [])])
 
 
-def twin_name(adam):
-    """The label of a twin arm: "torch", then its Adam if not torch's default."""
-    return "torch" if adam == "default" else f"torch {adam}-adam"
+def twin_name(adam, malloc="default"):
+    """The label of a twin arm: "torch", then its Adam and its malloc where not
+    the defaults."""
+    return " ".join(["torch", *([f"{adam}-adam"] if adam != "default" else []),
+                     *([f"{malloc}-malloc"] if malloc != "default" else [])])
 
 
 def table(model, description, source, runs, seconds):
-    arms = [a for a in runs if not a.startswith("torch")]
-    twins = [a for a in runs if a.startswith("torch")]
+    arms = [a for a in runs if runs[a][0]["side"] == "tfvae"]
+    twins = [a for a in runs if runs[a][0]["side"] == "torch"]
     every = arms + twins
 
     def per_round(key, arm):
@@ -175,7 +181,7 @@ def side_args(args, model, path, side, round_index, setting=None):
         if side == "torch" and args.torch_threads else []
     precision = ["--precision", setting[0], "--intra-op-threads", str(setting[1]),
                  "--steps-per-execution", str(setting[2])] if side == "tfvae" \
-        else ["--adam", setting]
+        else ["--adam", setting[0], "--malloc", setting[1]]
     return ["--model", model, "--data", path, "--seconds", str(args.seconds),
             "--warmup-steps", str(args.warmup_steps), "--seed", str(args.seed + round_index),
             *threads, *precision]
@@ -218,6 +224,10 @@ def main():
     parser.add_argument("--torch-adam", default="default",
                         help=f"the twin's Adam, comma-separated: each is an arm of every round; "
                              f"from {ADAMS} (torch's default, or fused=True)")
+    parser.add_argument("--torch-malloc", default="default",
+                        help=f"glibc's malloc in the twin's process, comma-separated: each is "
+                             f"an arm of every round (with each Adam); from {MALLOCS} (as it "
+                             "comes, or keeping freed memory for reuse)")
     parser.add_argument("--out", default="runs/bench-peers.json", help="JSON of every run")
     args = parser.parse_args()
     models = args.models.split(",")
@@ -232,6 +242,10 @@ def main():
     if any(a not in ADAMS for a in adams) or len(set(adams)) < len(adams):
         parser.error(f"Unrecognized or repeated --torch-adam {args.torch_adam!r}. "
                      f"Supported values are: {list(ADAMS)}.")
+    mallocs = args.torch_malloc.split(",")
+    if any(m not in MALLOCS for m in mallocs) or len(set(mallocs)) < len(mallocs):
+        parser.error(f"Unrecognized or repeated --torch-malloc {args.torch_malloc!r}. "
+                     f"Supported values are: {list(MALLOCS)}.")
     intra = counts(parser, "tfvae-intra-op-threads", args.tfvae_intra_op_threads)
     spe = counts(parser, "tfvae-steps-per-execution", args.tfvae_steps_per_execution)
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:
@@ -253,7 +267,7 @@ def main():
         # the machine hits all of them.
         arms = [(arm_name(p, t, k), "tfvae", (p, t, k))
                 for p in precisions for t in intra for k in spe]
-        arms += [(twin_name(a), "torch", a) for a in adams]
+        arms += [(twin_name(a, m), "torch", (a, m)) for m in mallocs for a in adams]
         runs = {m: {arm: [] for arm, _, _ in arms} for m in models}
         for r in range(args.rounds):
             for model in models:
@@ -274,7 +288,7 @@ def main():
         report["models"][model] = {"description": MODELS[model], "data": data[model][1],
                                    **runs[model]}
     first = runs[models[0]]
-    twin = first[twin_name(adams[0])][0]
+    twin = first[twin_name(adams[0], mallocs[0])][0]
     print(f"{first[arms[0][0]][0]['version']}; {twin['version']}, "
           f"{twin['threads']} threads; started {report['date']}; "
           f"all runs in {args.out}")

@@ -25,14 +25,18 @@ before it (the loops: to the update of the same Adam).
 
 import argparse
 import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from torch_side import MIN_SCALE, Twin, adam, load, train_steps
+from torch_side import MALLOCS, MIN_SCALE, Twin, adam, load, train_steps, tune_malloc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _cpu import cpu  # noqa: E402  (benchmarks/, no TensorFlow)
 
 MODELS = {"mlp": (100, 50_000, 50), "conv": (128, 12_800, 2)}  # batch, examples, latent
 
@@ -65,17 +69,7 @@ def stage_functions(net, optimizers, batches):
 
 
 def machine():
-    flags = ""
-    if os.path.exists("/proc/cpuinfo"):
-        text = open("/proc/cpuinfo").read()
-        name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                     if line.startswith("model name")), platform.processor())
-        flags = text.split("flags", 1)[1].split("\n", 1)[0] if "flags" in text else ""
-    else:
-        name = platform.processor()
-    return (f"{name}; avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}, amx_bf16 "
-            f"{'yes' if 'amx_bf16' in flags else 'no'}; {len(os.sched_getaffinity(0))} cores "
-            f"usable; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    return f"{cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def main():
@@ -85,6 +79,8 @@ def main():
                         help="mlp: binarized_mnist.npz; conv: tfvae_side.py --prepare-conv's .npz")
     parser.add_argument("--steps", type=int, default=100, help="steps per timed stage")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--malloc", choices=MALLOCS, default="default",
+                        help="glibc's malloc as it comes, or tuned (torch_side.py --malloc)")
     parser.add_argument("--examples", type=int, default=None,
                         help="training images per loop epoch (whole batches); default 50,000 "
                              "(mlp), 12,800 (conv)")
@@ -92,6 +88,8 @@ def main():
     if args.steps < 1 or args.rounds < 1:
         parser.error(f"--steps and --rounds must be >= 1. Received: steps={args.steps}, "
                      f"rounds={args.rounds}")
+    if args.malloc == "tuned":
+        tune_malloc()
     batch, examples, latent = MODELS[args.model]
     examples = examples if args.examples is None else args.examples
     torch.set_num_threads(len(os.sched_getaffinity(0)))
@@ -136,7 +134,8 @@ def main():
     print(f"machine: {machine()}")
     print(f"$ python benchmarks/peers/torch_profile.py --model {args.model} --data {args.data} "
           f"--steps {args.steps} --rounds {args.rounds}"
-          + (f" --examples {args.examples}" if args.examples is not None else ""))
+          + (f" --examples {args.examples}" if args.examples is not None else "")
+          + (f" --malloc {args.malloc}" if args.malloc != "default" else ""))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,25 @@ symmetric here and bottom/right-heavy in TensorFlow (same shapes and FLOPs),
 and Adam's ε is added to √v̂ here but to √v in Keras (in torch's terms Keras'
 ε is ε/√(1 − β₂ᵗ): 3.2e-6 at step 1, 1.3e-7 by step 1,000, small next to √v̂).
 
+`--malloc tuned` keeps the memory torch frees for reuse. torch's CPU tensors
+come from malloc, and glibc's, as it comes, gives the conv twin's freed
+activations back to the kernel and faults them in again the next step: about
+26,000 page faults per step, which take it from 59–64 to 85–91 ms through the
+first epochs of a fresh process; TensorFlow's steady step takes none
+(benchmarks/RESULTS.md, 2026-12-02). PyTorch's CPU tuning guide advises
+another allocator (jemalloc, tcmalloc); this is the same cure with glibc's own
+settings, those that
+
+    GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432
+
+would set before the process starts.
+
 Prints one JSON line: samples/s over the timed window (after --warmup-steps
 steps, which are timed and reported apart), epochs, and the held-out −ELBO.
 """
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -43,6 +57,10 @@ from torch.nn import functional as F
 
 MIN_SCALE = 1e-4
 ADAMS = ("default", "fused")
+MALLOCS = ("default", "tuned")
+# mallopt's parameters (glibc's malloc.h) and the values `--malloc tuned` sets.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+TRIM_THRESHOLD, MMAP_THRESHOLD = 64 << 20, 32 << 20       # 32 MiB: glibc's largest
 
 
 def glorot(module):
@@ -92,6 +110,18 @@ def adam(parameters, implementation="default"):
     """torch's Adam with tfvae's learning rate and ε; "fused" = `fused=True`."""
     return torch.optim.Adam(parameters, lr=1e-3, eps=1e-7,
                             fused=True if implementation == "fused" else None)
+
+
+def tune_malloc():
+    """glibc keeps freed memory up to 64 MiB at the heap's top and serves
+    blocks up to 32 MiB from the heap, fixed (no dynamic threshold)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError as error:
+        raise SystemExit(f"--malloc tuned needs glibc: {error}") from None
+    if not (libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)):
+        raise SystemExit("--malloc tuned: glibc refused mallopt")
 
 
 def load(path, model):
@@ -146,7 +176,12 @@ def main():
     parser.add_argument("--adam", choices=ADAMS, default="default",
                         help="torch's Adam implementation: its default (a loop of "
                              "element-wise ops per tensor on CPU) or fused=True")
+    parser.add_argument("--malloc", choices=MALLOCS, default="default",
+                        help="glibc's malloc as it comes, or tuned to keep freed memory "
+                             "for reuse (see the module docstring)")
     args = parser.parse_args()
+    if args.malloc == "tuned":
+        tune_malloc()
     batch_size = args.batch_size or (100 if args.model == "mlp" else 128)
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
@@ -170,7 +205,8 @@ def main():
         "epochs": samples / len(x_train), "warmup_s": warmup,
         "warmup_steps": args.warmup_steps, "heldout_neg_elbo": neg_elbo, "heldout_se": se,
         "train_n": len(x_train), "heldout_n": len(x_valid), "batch_size": batch_size,
-        "threads": threads, "adam": args.adam, "version": f"torch {torch.__version__}",
+        "threads": threads, "adam": args.adam, "malloc": args.malloc,
+        "version": f"torch {torch.__version__}",
     }))
 
 
