@@ -485,6 +485,7 @@ def test_shuffled_dynamic_binarization_draws_afresh_each_epoch():
     (dict(x=np.zeros((4, 2)), shuffle_buffer=0), "shuffle_buffer"),
     (dict(x=np.zeros((4, 2)), binarization="always"), "binarization"),
     (dict(x=np.full((4, 2), 2.0), binarization="dynamic"), r"\[0, 1\]"),
+    (dict(x=np.zeros((4, 2)), labels=np.array(3)), r"one entry per example.*labels=array\(3\)"),
 ])
 def test_make_dataset_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

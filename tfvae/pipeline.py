@@ -117,6 +117,9 @@ def make_dataset(x, batch_size=128, shuffle=True, binarization=None, seed=None, 
         _check_unit_range(x)
     if labels is not None:
         labels = check_array(labels, name="labels")
+        if labels.ndim == 0:
+            raise ValueError("`labels` must have one entry per example; received a scalar: "
+                             f"labels={labels!r}.")
         if len(labels) != len(x):
             raise ValueError(f"`labels` has {len(labels)} entries but `x` has {len(x)} "
                              "examples: give one label per example.")

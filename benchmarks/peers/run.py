@@ -263,8 +263,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = {m: prepare_data(m, args, tmp) for m in models}
         # Arms: one per tfvae precision, thread count and steps per call, then one
-        # per twin Adam; each round rotates which goes first, so a busy spell of
-        # the machine hits all of them.
+        # per twin Adam and malloc; each round rotates which goes first, so a busy
+        # spell of the machine hits all of them.
         arms = [(arm_name(p, t, k), "tfvae", (p, t, k))
                 for p in precisions for t in intra for k in spe]
         arms += [(twin_name(a, m), "torch", (a, m)) for m in mallocs for a in adams]

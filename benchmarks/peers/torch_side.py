@@ -31,7 +31,8 @@ come from malloc, and glibc's, as it comes, gives the conv twin's freed
 activations back to the kernel and faults them in again the next step: about
 26,000 page faults per step, which take it from 59–64 to 85–91 ms through the
 first epochs of a fresh process; TensorFlow's steady step takes none
-(benchmarks/RESULTS.md, 2026-12-02). PyTorch's CPU tuning guide advises
+(benchmarks/RESULTS.md, 2026-12-02 (main on 1ef6678), "The conv twin's
+allocator"). PyTorch's CPU tuning guide advises
 another allocator (jemalloc, tcmalloc); this is the same cure with glibc's own
 settings, those that
 
@@ -60,7 +61,7 @@ ADAMS = ("default", "fused")
 MALLOCS = ("default", "tuned")
 # mallopt's parameters (glibc's malloc.h) and the values `--malloc tuned` sets.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-TRIM_THRESHOLD, MMAP_THRESHOLD = 64 << 20, 32 << 20       # 32 MiB: glibc's largest
+TRIM_THRESHOLD, MMAP_THRESHOLD = 64 << 20, 32 << 20       # 32 MiB: glibc's largest (64-bit)
 
 
 def glorot(module):
