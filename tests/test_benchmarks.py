@@ -7,6 +7,7 @@ running the scripts, not by tests). The shared helpers (`benchmarks/_common.py`)
 and the NLL benchmark's training data are checked against numpy.
 """
 
+import argparse
 import importlib.util
 import os
 import re
@@ -248,3 +249,13 @@ def test_peers_table_reads_every_tfvae_arm_against_every_twin(monkeypatch):
         assert rows[f"ratio {a}/{b}"][:2] == per_round
         gaps = [f"{(x - y) / 100:+.2f}" for x, y in zip(speeds[a], speeds[b])]
         assert rows[f"-ELBO {a} - {b}"][:2] == gaps
+
+
+def test_peers_arm_options_refuse_unknown_and_repeated_values(monkeypatch, capsys):
+    run = import_script("peers/run", monkeypatch)
+    parser = argparse.ArgumentParser(prog="run.py")
+    assert run.choices(parser, "torch-malloc", "tuned,default", run.MALLOCS) == ["tuned", "default"]
+    for bad in ("fused,fused", "fused,slow"):
+        with pytest.raises(SystemExit):
+            run.choices(parser, "torch-adam", bad, run.ADAMS)
+        assert f"--torch-adam {bad!r}" in capsys.readouterr().err

@@ -176,6 +176,15 @@ def counts(parser, name, value):
     return values
 
 
+def choices(parser, name, value, allowed):
+    """Distinct values of `allowed` from the comma-separated option --`name`."""
+    values = value.split(",")
+    if any(v not in allowed for v in values) or len(set(values)) < len(values):
+        parser.error(f"Unrecognized or repeated --{name} {value!r}. "
+                     f"Supported values are: {list(allowed)}.")
+    return values
+
+
 def side_args(args, model, path, side, round_index, setting=None):
     threads = ["--threads", str(args.torch_threads)] \
         if side == "torch" and args.torch_threads else []
@@ -234,18 +243,9 @@ def main():
     if any(m not in MODELS for m in models):
         parser.error(f"Unrecognized models={args.models!r}. Supported models are: "
                      f"{list(MODELS)}.")
-    precisions = args.tfvae_precision.split(",")
-    if any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
-        parser.error(f"Unrecognized or repeated --tfvae-precision {args.tfvae_precision!r}. "
-                     f"Supported policies are: {list(PRECISIONS)}.")
-    adams = args.torch_adam.split(",")
-    if any(a not in ADAMS for a in adams) or len(set(adams)) < len(adams):
-        parser.error(f"Unrecognized or repeated --torch-adam {args.torch_adam!r}. "
-                     f"Supported values are: {list(ADAMS)}.")
-    mallocs = args.torch_malloc.split(",")
-    if any(m not in MALLOCS for m in mallocs) or len(set(mallocs)) < len(mallocs):
-        parser.error(f"Unrecognized or repeated --torch-malloc {args.torch_malloc!r}. "
-                     f"Supported values are: {list(MALLOCS)}.")
+    precisions = choices(parser, "tfvae-precision", args.tfvae_precision, PRECISIONS)
+    adams = choices(parser, "torch-adam", args.torch_adam, ADAMS)
+    mallocs = choices(parser, "torch-malloc", args.torch_malloc, MALLOCS)
     intra = counts(parser, "tfvae-intra-op-threads", args.tfvae_intra_op_threads)
     spe = counts(parser, "tfvae-steps-per-execution", args.tfvae_steps_per_execution)
     if args.rounds < 1 or args.seconds <= 0 or args.warmup_steps < 1:

@@ -32,9 +32,8 @@ activations back to the kernel and faults them in again the next step: about
 26,000 page faults per step, which take it from 59–64 to 85–91 ms through the
 first epochs of a fresh process; TensorFlow's steady step takes none
 (benchmarks/RESULTS.md, 2026-12-02 (main on 1ef6678), "The conv twin's
-allocator"). PyTorch's CPU tuning guide advises
-another allocator (jemalloc, tcmalloc); this is the same cure with glibc's own
-settings, those that
+allocator"). PyTorch's CPU tuning guide advises another allocator (jemalloc,
+tcmalloc); this is the same cure with glibc's own settings, those that
 
     GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432
 
